@@ -1,0 +1,1 @@
+"""Deployable streamflow apps, one module per app."""

@@ -1,0 +1,18 @@
+"""streamflow: declarative stream processing for Python.
+
+Declare topics with schemas, build streams and RocksDB-backed tables with a Kafka
+Streams-like DSL, and run the app as worker processes with exactly-once commits.
+
+Example:
+    >>> import streamflow
+    >>> app = streamflow.App("hello")
+    >>> _ = app.stream(app.topic("in", value="str")).map_values(str.upper).to(app.topic("out", value="str"))
+"""
+
+from streamflow.app import App
+from streamflow.codecs import Codec, avro
+from streamflow.dsl import GroupedStream, Stream, Table, Topology
+from streamflow.topics import Topic
+
+__all__ = ["App", "Codec", "GroupedStream", "Stream", "Table", "Topic", "Topology", "avro"]
+__version__ = "0.1.0"

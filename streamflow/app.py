@@ -1,0 +1,237 @@
+"""The user's entry point: :class:`App` declares topics, streams, tables and agents.
+
+An app module builds one ``App``; ``streamflow worker path/to/app.py`` runs it.
+
+Example:
+    >>> from decimal import Decimal
+    >>> from streamflow import App
+    >>> app = App("user-spending")
+    >>> orders = app.topic("order_events", key="str", value="json")
+    >>> @app.table(source=orders, key_by=lambda k, order: order["user_id"],
+    ...            initial=Decimal("0"), value="decimal")
+    ... def spending(total, order):
+    ...     return total + Decimal(order["amount"])
+    >>> spending.name
+    'spending'
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from streamflow.codecs import Codec
+from streamflow.dsl.stream import Stream, Table
+from streamflow.dsl.topology import SourceNode, Topology, TopologyBuilder
+from streamflow.topics import Topic, topic_name_override
+
+__all__ = ["GUARANTEES", "AgentSpec", "App"]
+
+GUARANTEES = ("exactly_once", "at_least_once")
+
+
+@dataclass
+class AgentSpec:
+    """A free-form agent: ``fn(stream)`` consumes decoded values of ``topic``."""
+
+    topic: Topic
+    fn: Callable[[Any], Awaitable[None]]
+    name: str
+    concurrency: int = 1
+
+
+class App:
+    """A stream app: its id, its topics, and the processing declared on them.
+
+    ``id`` names the consumer group, the transactional producers, internal topics
+    (``<id>-...-repartition``, ``<id>-<table>-changelog``), the dead-letter topic
+    (``<id>-dlq``) and the local state folder (``state/<id>/``). The environment variable
+    ``STREAMFLOW_APP_ID`` overrides it (handy for tests and staging).
+
+    ``partitions`` is used for topics the app creates. ``processing_guarantee`` is
+    ``"exactly_once"`` (Kafka transactions; the default) or ``"at_least_once"``.
+    ``batch_size`` bounds how many records one batch processes.
+
+    >>> app = App("clicks", partitions=4)
+    >>> app.id, app.processing_guarantee
+    ('clicks', 'exactly_once')
+    """
+
+    def __init__(
+        self,
+        id: str,
+        *,
+        broker: str | None = None,
+        partitions: int = 8,
+        processing_guarantee: str = "exactly_once",
+        commit_interval: float | None = None,
+        batch_size: int = 2000,
+        dead_letter_topic: str | None = None,
+    ) -> None:
+        if not id or not isinstance(id, str):
+            raise ValueError("an app needs a non-empty id, e.g. App('user-spending')")
+        if processing_guarantee not in GUARANTEES:
+            raise ValueError(
+                f"processing_guarantee must be one of {', '.join(GUARANTEES)}, "
+                f"got {processing_guarantee!r}"
+            )
+        if partitions < 1:
+            raise ValueError("partitions must be at least 1")
+        self.id = os.environ.get("STREAMFLOW_APP_ID") or id
+        self.broker = broker
+        self.partitions = partitions
+        self.processing_guarantee = processing_guarantee
+        self.commit_interval = commit_interval
+        self.batch_size = batch_size
+        self.dead_letter_topic = dead_letter_topic or f"{self.id}-dlq"
+        self.builder = TopologyBuilder(self.id)
+        self.topics: dict[str, Topic] = {}
+        self.agents: list[AgentSpec] = []
+        self.tables: dict[str, Table] = {}
+
+    def topic(
+        self,
+        name: str,
+        *,
+        key: Codec | str = "str",
+        value: Codec | str = "json",
+        partitions: int | None = None,
+        config: dict[str, str] | None = None,
+    ) -> Topic:
+        """Declare a topic with its codecs and return it.
+
+        ``key``/``value``: a codec or a shorthand (``"str"``, ``"bytes"``, ``"json"``,
+        ``"int"``, ``"decimal"``, ``"avro:<schema name>"`` for ``schemas/<name>.avsc``).
+        ``STREAMFLOW_TOPIC_<NAME>`` in the environment renames the topic.
+
+        >>> app = App("shop")
+        >>> orders = app.topic("order_events", key="str", value="json")
+        >>> app.topic("order_events") is orders
+        True
+        """
+        name = topic_name_override(name)
+        if name in self.topics:
+            return self.topics[name]
+        topic = Topic(name, key=key, value=value, partitions=partitions, config=config or {})
+        self.topics[name] = topic
+        return topic
+
+    def resolve_topic(self, topic: Topic | str) -> Topic:
+        """Return ``topic`` itself, or the declared topic of that name (declaring it as JSON).
+
+        >>> app = App("shop")
+        >>> app.resolve_topic("events").value_codec.name
+        'json'
+        """
+        if isinstance(topic, Topic):
+            self.topics.setdefault(topic.name, topic)
+            return topic
+        return self.topics.get(topic_name_override(topic)) or self.topic(topic)
+
+    def stream(self, topic: Topic | str, *, name: str | None = None) -> Stream:
+        """Start a :class:`~streamflow.dsl.stream.Stream` reading ``topic``.
+
+        >>> app = App("shop")
+        >>> paid = app.stream("order_events").filter(lambda k, v: v["status"] == "PAID")
+        """
+        source_topic = self.resolve_topic(topic)
+        node = self.builder.add(SourceNode(topic=source_topic), name=name)
+        return Stream(self, node, source_topic.key_codec, source_topic.value_codec)
+
+    def table(
+        self,
+        *,
+        source: Topic | str | Stream,
+        key_by: Callable[[Any, Any], Any] | None = None,
+        where: Callable[[Any, Any], bool] | None = None,
+        initial: Any = None,
+        name: str | None = None,
+        key: Codec | str = "str",
+        value: Codec | str = "json",
+        emit_to: Topic | str | None = None,
+        emit_value: Callable[[Any], Any] | None = None,
+    ) -> Callable[[Callable[[Any, Any], Any]], Table]:
+        """Declare an aggregate table with a decorated adder ``fn(aggregate, value)``.
+
+        Reads ``source``; keeps records where ``where(key, value)`` holds; re-keys them by
+        ``key_by(key, value)`` through a repartition topic (or groups by the record key
+        when ``key_by`` is ``None``); starts each key at ``initial`` (a value, copied per
+        key, or a zero-argument callable); stores the result in RocksDB under ``name``
+        (default: the function's name). With ``emit_to`` every update is also written to
+        that topic, its value mapped by ``emit_value``.
+
+        >>> from decimal import Decimal
+        >>> app = App("shop")
+        >>> orders = app.topic("order_events")
+        >>> @app.table(source=orders, where=lambda k, o: o["status"] == "PAID",
+        ...            key_by=lambda k, o: o["user_id"], initial=Decimal("0.00"),
+        ...            name="user-spending-store", value="decimal",
+        ...            emit_to=app.topic("user_spending_summary", value="str"), emit_value=str)
+        ... def user_spending(total, order):
+        ...     return total + Decimal(order["amount"])
+        >>> user_spending.name
+        'user-spending-store'
+        """
+        initializer = initial if callable(initial) else (lambda: copy.deepcopy(initial))
+
+        def decorate(adder: Callable[[Any, Any], Any]) -> Table:
+            stream = source if isinstance(source, Stream) else self.stream(source)
+            if where is not None:
+                stream = stream.filter(where)
+            table_name = name or adder.__name__.replace("_", "-")
+            grouped = (
+                stream.group_by(key_by, key=key, name=table_name)
+                if key_by is not None
+                else stream.group_by_key(key=key, name=table_name)
+            )
+            table = grouped.aggregate(
+                initializer,
+                lambda k, v, aggregate: adder(aggregate, v),
+                name=table_name,
+                value=value,
+            )
+            if emit_to is not None:
+                updates = table.to_stream()
+                if emit_value is not None:
+                    updates = updates.map_values(emit_value)
+                updates.to(emit_to)
+            return table
+
+        return decorate
+
+    def agent(
+        self, topic: Topic | str, *, name: str | None = None, concurrency: int = 1
+    ) -> Callable[[Callable[[Any], Awaitable[None]]], Callable[[Any], Awaitable[None]]]:
+        """Declare a free-form async agent over ``topic`` (faust style, record by record).
+
+        The function receives a stream of decoded values to iterate with ``async for``.
+
+        >>> app = App("shop")
+        >>> @app.agent("order_events")
+        ... async def audit(orders):
+        ...     async for order in orders:
+        ...         print(order["order_id"])
+        """
+        agent_topic = self.resolve_topic(topic)
+
+        def decorate(fn: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+            self.agents.append(AgentSpec(agent_topic, fn, name or fn.__name__, concurrency))
+            return fn
+
+        return decorate
+
+    def topology(self) -> Topology:
+        """Build the plan of this app's streams and tables.
+
+        >>> app = App("shop")
+        >>> _ = app.stream("a").to("b")
+        >>> len(app.topology().subtopologies)
+        1
+        """
+        return self.builder.build()
+
+    def __repr__(self) -> str:
+        return f"App({self.id!r})"

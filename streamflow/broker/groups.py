@@ -1,0 +1,378 @@
+"""Consumer-group coordinator: membership, rebalances, heartbeats and session expiry.
+
+Protocol metadata and assignments are opaque bytes passed between members, so any client
+assignor (including faust's) works. Membership is kept in memory; after a broker restart
+members get UNKNOWN_MEMBER_ID and simply rejoin. Committed offsets live in
+:mod:`streamflow.broker.offsets`.
+
+Example:
+    >>> import asyncio
+    >>> async def demo():
+    ...     gc = GroupCoordinator()
+    ...     r = await gc.join("g", "", "c1", 10000, 10000, "consumer", [("range", b"m")])
+    ...     s = await gc.sync("g", r.generation, r.member_id, {r.member_id: b"a"})
+    ...     return r.error, r.generation, s
+    >>> asyncio.run(demo())
+    (0, 1, (0, b'a'))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from .errors import ErrorCode
+
+log = logging.getLogger(__name__)
+
+EMPTY = "Empty"
+PREPARING = "PreparingRebalance"
+COMPLETING = "CompletingRebalance"
+STABLE = "Stable"
+
+
+@dataclass
+class JoinResult:
+    """Outcome of a JoinGroup for one member.
+
+    Example:
+        >>> JoinResult(error=27).generation
+        -1
+    """
+
+    error: int = 0
+    generation: int = -1
+    protocol: str | None = None
+    leader: str = ""
+    member_id: str = ""
+    members: list[tuple[str, str | None, bytes]] = field(default_factory=list)
+
+
+@dataclass
+class Member:
+    """One group member as the coordinator sees it."""
+
+    member_id: str
+    client_id: str
+    instance_id: str | None
+    session_timeout: float
+    rebalance_timeout: float
+    protocols: list[tuple[str, bytes]]
+    last_seen: float = field(default_factory=time.monotonic)
+    assignment: bytes = b""
+    join_future: asyncio.Future[JoinResult] | None = None
+    sync_future: asyncio.Future[tuple[int, bytes]] | None = None
+
+    def metadata_for(self, protocol: str) -> bytes:
+        for name, meta in self.protocols:
+            if name == protocol:
+                return meta
+        return b""
+
+
+class Group:
+    """State machine of one group (Empty -> PreparingRebalance -> CompletingRebalance -> Stable).
+
+    Example:
+        >>> Group("g").state
+        'Empty'
+    """
+
+    def __init__(self, group_id: str) -> None:
+        self.group_id = group_id
+        self.state = EMPTY
+        self.generation = 0
+        self.protocol_type: str | None = None
+        self.protocol: str | None = None
+        self.leader: str | None = None
+        self.members: dict[str, Member] = {}
+        self.timer: asyncio.TimerHandle | None = None
+
+    def supported_protocols(self) -> set[str]:
+        sets = [{name for name, _ in m.protocols} for m in self.members.values()]
+        return set.intersection(*sets) if sets else set()
+
+
+class GroupCoordinator:
+    """All groups of the broker.
+
+    Example:
+        >>> GroupCoordinator().groups
+        {}
+    """
+
+    def __init__(
+        self,
+        initial_rebalance_delay_ms: int = 0,
+        min_session_timeout_ms: int = 1000,
+        max_session_timeout_ms: int = 1_800_000,
+    ) -> None:
+        self.groups: dict[str, Group] = {}
+        self.initial_delay = initial_rebalance_delay_ms / 1000.0
+        self.min_session = min_session_timeout_ms
+        self.max_session = max_session_timeout_ms
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the session-expiry checker."""
+        self._task = asyncio.get_running_loop().create_task(self._expiry_loop(), name="groups")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        for g in self.groups.values():
+            if g.timer:
+                g.timer.cancel()
+            for m in g.members.values():
+                for fut in (m.join_future, m.sync_future):
+                    if fut is not None and not fut.done():
+                        fut.cancel()
+
+    # -- join / sync ----------------------------------------------------------------------
+    async def join(
+        self,
+        group_id: str,
+        member_id: str,
+        client_id: str,
+        session_timeout_ms: int,
+        rebalance_timeout_ms: int,
+        protocol_type: str,
+        protocols: list[tuple[str, bytes]],
+        instance_id: str | None = None,
+    ) -> JoinResult:
+        """Handle JoinGroup; resolves when the rebalance completes."""
+        if not group_id:
+            return JoinResult(error=ErrorCode.INVALID_GROUP_ID, member_id=member_id)
+        if not self.min_session <= session_timeout_ms <= self.max_session:
+            return JoinResult(error=ErrorCode.INVALID_SESSION_TIMEOUT, member_id=member_id)
+        if not protocols or not protocol_type:
+            return JoinResult(error=ErrorCode.INCONSISTENT_GROUP_PROTOCOL, member_id=member_id)
+        group = self.groups.get(group_id)
+        if group is None:
+            group = self.groups[group_id] = Group(group_id)
+        if group.members:
+            names = {n for n, _ in protocols}
+            if protocol_type != group.protocol_type or not (names & group.supported_protocols()):
+                return JoinResult(error=ErrorCode.INCONSISTENT_GROUP_PROTOCOL, member_id=member_id)
+        if instance_id and not member_id:
+            for m in group.members.values():
+                if m.instance_id == instance_id:
+                    member_id = m.member_id
+                    break
+        if member_id and member_id not in group.members:
+            return JoinResult(error=ErrorCode.UNKNOWN_MEMBER_ID, member_id=member_id)
+        loop = asyncio.get_running_loop()
+        if not member_id:
+            member_id = f"{client_id or 'member'}-{uuid.uuid4()}"
+            member = Member(
+                member_id,
+                client_id,
+                instance_id,
+                session_timeout_ms / 1000.0,
+                max(rebalance_timeout_ms, session_timeout_ms) / 1000.0,
+                protocols,
+            )
+            group.members[member_id] = member
+            log.info("group %s: member %s joined", group_id, member_id)
+        else:
+            member = group.members[member_id]
+            member.protocols = protocols
+            member.session_timeout = session_timeout_ms / 1000.0
+            member.rebalance_timeout = max(rebalance_timeout_ms, session_timeout_ms) / 1000.0
+        group.protocol_type = protocol_type
+        member.last_seen = time.monotonic()
+        if member.join_future is not None and not member.join_future.done():
+            member.join_future.set_result(JoinResult(error=ErrorCode.REBALANCE_IN_PROGRESS))
+        fut: asyncio.Future[JoinResult] = loop.create_future()
+        member.join_future = fut
+        if group.state != PREPARING:
+            self._prepare_rebalance(group)
+        self._maybe_complete_join(group)
+        return await fut
+
+    def _prepare_rebalance(self, group: Group) -> None:
+        if group.state == COMPLETING:
+            for m in group.members.values():
+                if m.sync_future is not None and not m.sync_future.done():
+                    m.sync_future.set_result((ErrorCode.REBALANCE_IN_PROGRESS, b""))
+                m.sync_future = None
+        initial = group.state == EMPTY
+        group.state = PREPARING
+        timeout = max((m.rebalance_timeout for m in group.members.values()), default=0.0)
+        if initial and self.initial_delay > 0:
+            timeout = self.initial_delay
+        if group.timer:
+            group.timer.cancel()
+        loop = asyncio.get_running_loop()
+        group.timer = loop.call_later(timeout, self._complete_join, group, True)
+
+    def _maybe_complete_join(self, group: Group) -> None:
+        if group.state != PREPARING:
+            return
+        if group.timer is not None and self.initial_delay > 0 and group.generation == 0:
+            return  # wait out the initial delay so a burst of members lands in one generation
+        if all(m.join_future is not None for m in group.members.values()):
+            self._complete_join(group, False)
+
+    def _complete_join(self, group: Group, forced: bool) -> None:
+        if group.state != PREPARING:
+            return
+        if group.timer:
+            group.timer.cancel()
+            group.timer = None
+        for mid in [mid for mid, m in group.members.items() if m.join_future is None]:
+            log.info("group %s: member %s did not rejoin in time; removing", group.group_id, mid)
+            del group.members[mid]
+        group.generation += 1
+        if not group.members:
+            group.state = EMPTY
+            group.protocol = None
+            group.leader = None
+            return
+        candidates = group.supported_protocols()
+        votes: dict[str, int] = {}
+        for m in group.members.values():
+            for name, _ in m.protocols:
+                if name in candidates:
+                    votes[name] = votes.get(name, 0) + 1
+                    break
+        leader_protocols = [n for n, _ in group.members[next(iter(group.members))].protocols]
+        protocol = max(votes, key=lambda n: (votes[n], -leader_protocols.index(n)))
+        group.protocol = protocol
+        if group.leader not in group.members:
+            group.leader = next(iter(group.members))
+        group.state = COMPLETING
+        now = time.monotonic()
+        members = [(m.member_id, m.instance_id, m.metadata_for(protocol)) for m in group.members.values()]
+        for m in group.members.values():
+            fut, m.join_future = m.join_future, None
+            m.last_seen = now
+            m.assignment = b""
+            result = JoinResult(
+                0,
+                group.generation,
+                protocol,
+                group.leader or "",
+                m.member_id,
+                members if m.member_id == group.leader else [],
+            )
+            if fut is not None and not fut.done():
+                fut.set_result(result)
+        log.info(
+            "group %s: generation %d with %d member(s), protocol %s",
+            group.group_id,
+            group.generation,
+            len(group.members),
+            protocol,
+        )
+
+    async def sync(
+        self, group_id: str, generation: int, member_id: str, assignments: dict[str, bytes]
+    ) -> tuple[int, bytes]:
+        """Handle SyncGroup; followers wait for the leader's assignments."""
+        group = self.groups.get(group_id)
+        if group is None or member_id not in group.members:
+            return ErrorCode.UNKNOWN_MEMBER_ID, b""
+        if generation != group.generation:
+            return ErrorCode.ILLEGAL_GENERATION, b""
+        member = group.members[member_id]
+        member.last_seen = time.monotonic()
+        if group.state == PREPARING:
+            return ErrorCode.REBALANCE_IN_PROGRESS, b""
+        if group.state == STABLE:
+            return 0, member.assignment
+        if member_id == group.leader:
+            for m in group.members.values():
+                m.assignment = assignments.get(m.member_id, b"")
+            group.state = STABLE
+            for m in group.members.values():
+                fut, m.sync_future = m.sync_future, None
+                if fut is not None and not fut.done():
+                    fut.set_result((0, m.assignment))
+            return 0, member.assignment
+        fut: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        member.sync_future = fut
+        return await fut
+
+    def heartbeat(self, group_id: str, generation: int, member_id: str) -> int:
+        """Handle Heartbeat; tells members when a rebalance is under way."""
+        group = self.groups.get(group_id)
+        if group is None or member_id not in group.members:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        member = group.members[member_id]
+        member.last_seen = time.monotonic()
+        if group.state == PREPARING:
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        if generation != group.generation:
+            return ErrorCode.ILLEGAL_GENERATION
+        return 0
+
+    def leave(self, group_id: str, member_id: str) -> int:
+        """Handle LeaveGroup: drop the member and rebalance the rest."""
+        group = self.groups.get(group_id)
+        if group is None or member_id not in group.members:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        log.info("group %s: member %s left", group_id, member_id)
+        self._remove(group, member_id)
+        return 0
+
+    def _remove(self, group: Group, member_id: str) -> None:
+        member = group.members.pop(member_id)
+        for fut in (member.join_future, member.sync_future):
+            if fut is not None and not fut.done():
+                fut.set_result(
+                    JoinResult(error=ErrorCode.UNKNOWN_MEMBER_ID)  # type: ignore[arg-type]
+                    if fut is member.join_future
+                    else (ErrorCode.UNKNOWN_MEMBER_ID, b"")
+                )
+        if group.state == PREPARING:
+            self._maybe_complete_join(group)
+        elif group.members:
+            self._prepare_rebalance(group)
+            self._maybe_complete_join(group)
+        else:
+            if group.timer:
+                group.timer.cancel()
+                group.timer = None
+            group.state = EMPTY
+            group.generation += 1
+            group.leader = None
+            group.protocol = None
+
+    def check_commit(self, group_id: str, generation: int, member_id: str) -> int:
+        """Validate the generation/member of an OffsetCommit (-1 generation = simple commit)."""
+        if generation < 0 and not member_id:
+            return 0
+        group = self.groups.get(group_id)
+        if group is None or member_id not in group.members:
+            return ErrorCode.UNKNOWN_MEMBER_ID if member_id else ErrorCode.ILLEGAL_GENERATION
+        if generation != group.generation:
+            return ErrorCode.ILLEGAL_GENERATION
+        if group.state == COMPLETING:
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        group.members[member_id].last_seen = time.monotonic()
+        return 0
+
+    async def _expiry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            now = time.monotonic()
+            for group in list(self.groups.values()):
+                expired = [
+                    m.member_id
+                    for m in group.members.values()
+                    if m.join_future is None
+                    and m.sync_future is None
+                    and now - m.last_seen > m.session_timeout
+                ]
+                for mid in expired:
+                    if mid in group.members:
+                        log.info("group %s: member %s session expired", group.group_id, mid)
+                        self._remove(group, mid)

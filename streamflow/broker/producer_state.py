@@ -1,0 +1,171 @@
+"""Idempotent-producer bookkeeping for one partition.
+
+Tracks, per producer id, the current epoch, the last five appended batches (for duplicate
+detection of retries) and the first offset of an open transaction. Snapshots are written as
+JSON next to the log; on startup the snapshot is loaded and the log after it is replayed.
+
+Example:
+    >>> ps = ProducerStateTable()
+    >>> ps.check(pid=1, epoch=0, first_seq=0, last_seq=9)
+    (0, None)
+    >>> ps.record(1, 0, 0, 9, base_offset=100, last_offset=109, transactional=False)
+    >>> ps.check(1, 0, 0, 9)  # a retry of the same batch
+    (0, 100)
+    >>> ps.check(1, 0, 20, 29)[0]  # a gap
+    45
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ErrorCode
+
+MAX_CACHED_BATCHES = 5
+
+
+@dataclass
+class ProducerEntry:
+    """State of one producer id on one partition.
+
+    Example:
+        >>> ProducerEntry(epoch=3).last_seq
+        -1
+    """
+
+    epoch: int
+    batches: deque[tuple[int, int, int, int]] = field(
+        default_factory=lambda: deque(maxlen=MAX_CACHED_BATCHES)
+    )
+    txn_first_offset: int = -1
+
+    @property
+    def last_seq(self) -> int:
+        return self.batches[-1][1] if self.batches else -1
+
+
+class ProducerStateTable:
+    """All producers of a partition: sequence checks, open transactions, snapshots.
+
+    Example:
+        >>> t = ProducerStateTable()
+        >>> t.record(5, 0, 0, 0, 10, 10, transactional=True)
+        >>> t.open_transactions()
+        {5: 10}
+    """
+
+    def __init__(self) -> None:
+        self.entries: dict[int, ProducerEntry] = {}
+
+    def check(
+        self, pid: int, epoch: int, first_seq: int, last_seq: int
+    ) -> tuple[int, int | None]:
+        """Validate a batch before appending.
+
+        Returns ``(error_code, duplicate_base_offset)``; a duplicate is reported with error 0
+        and the offset the original batch got.
+        """
+        entry = self.entries.get(pid)
+        if entry is None:
+            return 0, None
+        if epoch < entry.epoch:
+            return ErrorCode.INVALID_PRODUCER_EPOCH, None
+        if epoch > entry.epoch:
+            if first_seq != 0:
+                return ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, None
+            return 0, None
+        for f, last, base, _ in entry.batches:
+            if f == first_seq and last == last_seq:
+                return 0, base
+        if not entry.batches:
+            return (0, None) if first_seq == 0 else (ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, None)
+        if first_seq != (entry.last_seq + 1) & 0x7FFFFFFF:
+            return ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, None
+        return 0, None
+
+    def record(
+        self,
+        pid: int,
+        epoch: int,
+        first_seq: int,
+        last_seq: int,
+        base_offset: int,
+        last_offset: int,
+        transactional: bool,
+    ) -> None:
+        """Remember an appended batch."""
+        entry = self.entries.get(pid)
+        if entry is None or epoch != entry.epoch:
+            entry = ProducerEntry(epoch=epoch)
+            old = self.entries.get(pid)
+            if old is not None and old.txn_first_offset >= 0:
+                entry.txn_first_offset = old.txn_first_offset
+            self.entries[pid] = entry
+        if first_seq >= 0:
+            entry.batches.append((first_seq, last_seq, base_offset, last_offset))
+        if transactional and entry.txn_first_offset < 0:
+            entry.txn_first_offset = base_offset
+
+    def end_transaction(self, pid: int, epoch: int) -> int:
+        """Close the open transaction of ``pid`` (a marker was written); returns its first offset.
+
+        A marker with a newer epoch fences older epochs, so the entry adopts it.
+        """
+        entry = self.entries.get(pid)
+        if entry is None:
+            self.entries[pid] = ProducerEntry(epoch=epoch)
+            return -1
+        first = entry.txn_first_offset
+        entry.txn_first_offset = -1
+        if epoch > entry.epoch:
+            entry.epoch = epoch
+            entry.batches.clear()
+        return first
+
+    def current_epoch(self, pid: int) -> int | None:
+        entry = self.entries.get(pid)
+        return None if entry is None else entry.epoch
+
+    def open_transactions(self) -> dict[int, int]:
+        """``{producer_id: first_offset}`` of transactions without a marker yet."""
+        return {p: e.txn_first_offset for p, e in self.entries.items() if e.txn_first_offset >= 0}
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            str(pid): {"e": e.epoch, "b": list(e.batches), "t": e.txn_first_offset}
+            for pid, e in self.entries.items()
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, dict[str, object]]) -> ProducerStateTable:
+        t = cls()
+        for pid, d in data.items():
+            entry = ProducerEntry(epoch=int(d["e"]))  # type: ignore[arg-type]
+            for b in d["b"]:  # type: ignore[union-attr]
+                entry.batches.append(tuple(b))  # type: ignore[arg-type]
+            entry.txn_first_offset = int(d["t"])  # type: ignore[arg-type]
+            t.entries[int(pid)] = entry
+        return t
+
+    def save(self, path: Path, offset: int) -> None:
+        """Atomically write a snapshot valid for the log up to ``offset`` (exclusive)."""
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            json.dump({"offset": offset, "producers": self.to_json()}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[ProducerStateTable, int]:
+        """Load a snapshot; returns an empty table and offset 0 if missing or unreadable."""
+        try:
+            with open(path) as f:
+                data = json.load(f)
+            return cls.from_json(data["producers"]), int(data["offset"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls(), 0

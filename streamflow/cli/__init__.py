@@ -1,0 +1,1 @@
+"""The ``streamflow`` command line (click)."""

@@ -1,0 +1,112 @@
+"""What one batch carries through the operators: outputs, failures and table updates.
+
+Example:
+    >>> from streamflow.runtime.batch import BatchContext
+    >>> ctx = BatchContext.for_tests()
+    >>> ctx.fail(0, ValueError("bad"), "filter-1")
+    >>> ctx.failures[0].step
+    'filter-1'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamflow.topics import Topic
+
+__all__ = ["MISSING", "BatchContext", "Failure", "TableBatch"]
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass
+class Failure:
+    """A consumed record that could not be processed, and why."""
+
+    source_index: int
+    error: BaseException
+    step: str
+
+
+class TableBatch:
+    """One table partition as seen by one batch: cached reads and the keys it updated.
+
+    ``cache`` outlives the batch (it is the partition's read cache); ``read(key)`` loads a
+    key from the store and returns :data:`MISSING` when absent.
+
+    >>> table = TableBatch(cache={}, read=lambda key: MISSING)
+    >>> table.load("alice", lambda: 0)
+    0
+    >>> table.updated["alice"] = 5
+    >>> table.load("alice", lambda: 0)
+    5
+    """
+
+    __slots__ = ("cache", "read", "updated")
+
+    def __init__(self, cache: dict[Any, Any], read: Callable[[Any], Any]) -> None:
+        self.cache = cache
+        self.read = read
+        self.updated: dict[Any, Any] = {}
+
+    def load(self, key: Any, initializer: Callable[[], Any]) -> Any:
+        """The current aggregate of ``key``, or ``initializer()`` for a new key."""
+        value = self.updated.get(key, MISSING)
+        if value is MISSING:
+            value = self.cache.get(key, MISSING)
+            if value is MISSING:
+                value = self.read(key)
+                if value is MISSING:
+                    return initializer()
+                self.cache[key] = value
+        return value
+
+
+@dataclass
+class BatchContext:
+    """Collects a batch's effects for one source partition until they are written together."""
+
+    partition: int
+    tables: Callable[[str], TableBatch]
+    outputs: dict[str, tuple[Topic, list[tuple[bytes | None, bytes | None, int]]]] = field(
+        default_factory=dict
+    )
+    failures: list[Failure] = field(default_factory=list)
+    touched_tables: dict[str, TableBatch] = field(default_factory=dict)
+    dropped: int = 0
+
+    @classmethod
+    def for_tests(cls, partition: int = 0) -> BatchContext:
+        """A context whose tables start empty and live in memory."""
+        caches: dict[str, dict[Any, Any]] = {}
+        return cls(partition, lambda name: TableBatch(caches.setdefault(name, {}), _absent))
+
+    def output(self, topic: Topic) -> list[tuple[bytes | None, bytes | None, int]]:
+        """The list of encoded ``(key, value, timestamp)`` records bound for ``topic``."""
+        entry = self.outputs.get(topic.name)
+        if entry is None:
+            entry = self.outputs[topic.name] = (topic, [])
+        return entry[1]
+
+    def table(self, name: str) -> TableBatch:
+        """The batch view of table ``name`` in this context's partition."""
+        table = self.touched_tables.get(name)
+        if table is None:
+            table = self.touched_tables[name] = self.tables(name)
+        return table
+
+    def fail(self, source_index: int, error: BaseException, step: str) -> None:
+        """Record that the consumed record ``source_index`` failed in ``step``."""
+        self.failures.append(Failure(source_index, error, step))
+
+
+def _absent(key: Any) -> Any:
+    return MISSING

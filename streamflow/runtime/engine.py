@@ -1,0 +1,279 @@
+"""Runs a streamflow :class:`~streamflow.app.App` on faust-streaming.
+
+faust provides the worker lifecycle, consumer-group membership and partition assignment,
+changelog recovery of tables and the web server. streamflow adds a batch path on top:
+
+* each sub-topology is a faust agent that takes batches of raw records
+  (``Stream.take_events``) and hands them, one source partition at a time, to a
+  :class:`~streamflow.runtime.tasks.SubtopologyTask`;
+* under exactly-once, everything a batch of source partition *P* produces is sent through
+  faust's transactional producer for *P* (``<app-id>-<group>-<P>``), the one that also
+  commits *P*'s offsets — the pre-KIP-447 scheme, correct with aiokafka, whose
+  TxnOffsetCommit cannot carry the group generation;
+* a commit barrier keeps faust's periodic commit from running in the middle of a batch:
+  a commit either sees all of a batch (outputs sent, records acked) or none of it;
+* table partitions are marked committed only after their transaction commits (see
+  :mod:`streamflow.state.rocksdb`).
+
+Example:
+    >>> from streamflow import App
+    >>> from streamflow.runtime.engine import Runtime
+    >>> from streamflow.runtime.settings import WorkerSettings
+    >>> app = App("demo")
+    >>> _ = app.stream("in").to("out")
+    >>> runtime = Runtime(app, WorkerSettings.resolve(broker="127.0.0.1:9092"))
+    >>> runtime.faust.conf.id
+    'demo'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from streamflow.app import App
+from streamflow.runtime.dead_letters import DeadLetters
+from streamflow.runtime.faust_codecs import faust_serializer
+from streamflow.runtime.sender import BatchSender
+from streamflow.runtime.settings import WorkerSettings, state_dir
+from streamflow.runtime.tasks import ConsumedRecord, SubtopologyTask, TableRuntime
+from streamflow.state import rocksdb
+from streamflow.topics import Topic
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger(__name__)
+
+# Exactly-once commits make output visible to read_committed readers: commit often.
+EXACTLY_ONCE_COMMIT_INTERVAL = 0.1
+AT_LEAST_ONCE_COMMIT_INTERVAL = 1.0
+BATCH_LINGER_SECONDS = 0.01
+
+
+class _FaustApp(faust.App):
+    """faust's App with streamflow's commit barrier installed on its consumer and producer."""
+
+    streamflow_runtime: Runtime
+
+    def _new_consumer(self):
+        consumer = super()._new_consumer()
+        self.streamflow_runtime._install_commit_barrier(consumer)
+        return consumer
+
+    def _new_producer(self):
+        producer = super()._new_producer()
+        self.streamflow_runtime._install_commit_hook(producer)
+        return producer
+
+
+class Runtime:
+    """The faust app that runs ``app``, built from its topology.
+
+    >>> # Runtime(app, settings).faust is a faust.App ready for faust.Worker
+    """
+
+    def __init__(self, app: App, settings: WorkerSettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.guarantee = settings.processing_guarantee or app.processing_guarantee
+        self.exactly_once = self.guarantee == "exactly_once"
+        self.topology = app.topology()
+        self.barrier = asyncio.Lock()
+        self.dead_letters = DeadLetters(app.id, app.dead_letter_topic)
+        self.tables: dict[str, TableRuntime] = {}
+        self.tasks: list[SubtopologyTask] = []
+        self._faust_tables: dict[str, Any] = {}
+        self.faust = self._build_faust_app()
+
+    # --- building ------------------------------------------------------------------------
+
+    @property
+    def data_dir(self) -> Path:
+        """Where this worker keeps local state: ``state/<app-id>/worker-<web port>``."""
+        return state_dir() / self.app.id / f"worker-{self.settings.web_port}"
+
+    def _build_faust_app(self) -> faust.App:
+        rocksdb.register()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        commit_interval = self.app.commit_interval or (
+            EXACTLY_ONCE_COMMIT_INTERVAL if self.exactly_once else AT_LEAST_ONCE_COMMIT_INTERVAL
+        )
+        fapp = _FaustApp(
+            self.app.id,
+            broker=self.settings.broker,
+            store=f"{rocksdb.STORE_SCHEME}://",
+            datadir=str(self.data_dir),
+            processing_guarantee=self.guarantee,
+            topic_partitions=self.app.partitions,
+            topic_replication_factor=1,
+            web_port=self.settings.web_port,
+            web_bind=self.settings.web_host,
+            web_host=self.settings.web_host,
+            broker_commit_interval=commit_interval,
+            consumer_auto_offset_reset="earliest",
+            stream_buffer_maxsize=max(4 * self.app.batch_size, 4096),
+            broker_commit_livelock_soft_timeout=600,
+            producer_max_batch_size=512 * 1024,
+            producer_linger_ms=5,
+            table_cleanup_interval=3600,
+        )
+        fapp.streamflow_runtime = self
+        for store in self.topology.stores:
+            self._add_table(fapp, store)
+        for sub in self.topology.subtopologies:
+            self._add_subtopology(fapp, sub)
+        for spec in self.app.agents:
+            self._add_agent(fapp, spec)
+        fapp.on_partitions_revoked.connect(self._on_partitions_revoked)
+        return fapp
+
+    def _add_table(self, fapp: faust.App, node) -> None:
+        table = fapp.Table(
+            node.store,
+            partitions=self.app.partitions,
+            schema=faust.Schema(
+                key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+            ),
+            help=f"streamflow table {node.store}",
+        )
+        self._faust_tables[node.store] = table
+        self.tables[node.store] = TableRuntime(
+            node, store=lambda t=table: t.data, changelog=table.changelog_topic.get_topic_name()
+        )
+
+    def _faust_topic(self, fapp: faust.App, topic: Topic, *, raw: bool = True):
+        return fapp.topic(
+            topic.name,
+            key_serializer="raw" if raw else faust_serializer(topic.key_codec),
+            value_serializer="raw" if raw else faust_serializer(topic.value_codec),
+            partitions=topic.partitions or self.app.partitions,
+            internal=topic.internal,
+            config=topic.config or None,
+        )
+
+    def _add_subtopology(self, fapp: faust.App, sub) -> None:
+        task = SubtopologyTask(
+            sub, self.tables, self.dead_letters, wait_for_acks=not self.exactly_once
+        )
+        self.tasks.append(task)
+        source = self._faust_topic(fapp, sub.source.topic)
+        batch_size = self.app.batch_size
+
+        async def run_subtopology(stream) -> None:
+            async for events in stream.take_events(batch_size, within=BATCH_LINGER_SECONDS):
+                await self._process(stream, task, events)
+
+        fapp.agent(source, name=f"{self.app.id}.subtopology-{sub.index}")(run_subtopology)
+
+    def _add_agent(self, fapp: faust.App, spec) -> None:
+        topic = self._faust_topic(fapp, spec.topic, raw=False)
+        fapp.agent(topic, name=f"{self.app.id}.{spec.name}", concurrency=spec.concurrency)(
+            spec.fn
+        )
+
+    def required_topics(self) -> list[tuple[str, int, dict[str, str]]]:
+        """Every topic the app reads or writes, as ``(name, partitions, config)``.
+
+        The worker creates the missing ones before it joins the group: the consumer only
+        subscribes to topics that exist when it starts.
+        """
+        topics: dict[str, tuple[str, int, dict[str, str]]] = {}
+
+        def add(topic: Topic) -> None:
+            topics.setdefault(
+                topic.name, (topic.name, topic.partitions or self.app.partitions, topic.config)
+            )
+
+        for sub in self.topology.subtopologies:
+            add(sub.source.topic)
+            for sink in sub.sinks:
+                add(sink.topic)
+        for spec in self.app.agents:
+            add(spec.topic)
+        add(Topic(self.app.dead_letter_topic, key="bytes", value="bytes"))
+        for table in self.tables.values():
+            add(Topic(table.changelog, config={"cleanup.policy": "compact"}))
+        return list(topics.values())
+
+    # --- processing ------------------------------------------------------------------------
+
+    async def _process(self, stream, task: SubtopologyTask, events: Sequence[Any]) -> None:
+        by_partition: dict[int, list[ConsumedRecord]] = defaultdict(list)
+        for event in events:
+            message = event.message
+            by_partition[message.partition].append(
+                ConsumedRecord(
+                    message.key,
+                    message.value,
+                    int(message.timestamp * 1000),
+                    message.offset,
+                    message.headers or (),
+                )
+            )
+        async with self.barrier:
+            for partition, records in by_partition.items():
+                sender = BatchSender(await self._producer_for(task.source.name, partition))
+                await task.process(partition, records, sender)
+            for event in events:
+                await stream.ack(event)
+
+    async def _producer_for(self, topic: str, partition: int):
+        fapp = self.faust
+        if not self.exactly_once:
+            return (await fapp.maybe_start_producer())._ensure_producer()
+        group = fapp.assignor.group_for_topic(topic)
+        transactional_id = f"{fapp.conf.id}-{group}-{partition}"
+        producer = fapp.producer._transaction_producers.get(transactional_id)
+        if producer is None:
+            raise RuntimeError(
+                f"no transactional producer {transactional_id} for {topic}[{partition}]"
+            )
+        return producer
+
+    # --- commits and rebalances ------------------------------------------------------------
+
+    def _install_commit_barrier(self, consumer) -> None:
+        commit = consumer.commit
+
+        async def commit_outside_batches(*args, **kwargs):
+            async with self.barrier:
+                committed = await commit(*args, **kwargs)
+                if committed and not self.exactly_once:
+                    self._checkpoint_all()
+                return committed
+
+        consumer.commit = commit_outside_batches
+
+    def _install_commit_hook(self, producer) -> None:
+        if not hasattr(producer, "commit_transactions"):
+            return
+        commit_transactions = producer.commit_transactions
+
+        async def commit_and_checkpoint(tid_to_offset_map, group_id, start_new_transaction=True):
+            await commit_transactions(
+                tid_to_offset_map, group_id, start_new_transaction=start_new_transaction
+            )
+            for offsets in tid_to_offset_map.values():
+                for partition in {tp.partition for tp in offsets}:
+                    for table in self.tables.values():
+                        if table.store.is_dirty(partition):
+                            table.checkpoint(partition)
+
+        producer.commit_transactions = commit_and_checkpoint
+
+    def _checkpoint_all(self) -> None:
+        for table in self.tables.values():
+            for partition in table.store.open_partitions():
+                if table.store.is_dirty(partition):
+                    table.checkpoint(partition)
+
+    async def _on_partitions_revoked(self, sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        for table in self.tables.values():
+            table.forget()

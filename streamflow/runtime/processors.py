@@ -1,0 +1,250 @@
+"""Physical operators: each plan node compiled into a function over a batch of records.
+
+A record inside a batch is the tuple ``(key, value, timestamp_ms, source_index)``;
+``source_index`` points at the consumed record it came from, so that a failure anywhere
+downstream can dead-letter the original bytes. Operators work on whole lists: the per-record
+cost is one Python call of the user's function, nothing more.
+
+Example:
+    >>> from streamflow.dsl.topology import FilterNode
+    >>> from streamflow.runtime.processors import compile_node
+    >>> from streamflow.runtime.batch import BatchContext
+    >>> node = FilterNode(name="filter-1", predicate=lambda k, v: v > 1)
+    >>> kept = []
+    >>> push = compile_node(node, terminal=lambda records, ctx: kept.extend(records))
+    >>> push([("a", 1, 0, 0), ("b", 2, 0, 1)], BatchContext.for_tests())
+    >>> kept
+    [('b', 2, 0, 1)]
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from streamflow.dsl.topology import (
+    AggregateNode,
+    FilterNode,
+    FlatMapValuesNode,
+    MapNode,
+    MapValuesNode,
+    Node,
+    PeekNode,
+    SelectKeyNode,
+    SinkNode,
+    SourceNode,
+)
+from streamflow.runtime.batch import BatchContext
+
+__all__ = ["Push", "compile_node"]
+
+Record = tuple[Any, Any, int, int]
+Push = Callable[[list[Record], BatchContext], None]
+
+# Values of these types cannot change after they are emitted; anything else is copied.
+_IMMUTABLE = (int, float, Decimal, str, bytes, bool, tuple, frozenset, type(None))
+
+
+def compile_node(node: Node, terminal: Push | None = None) -> Push:
+    """Compile ``node`` and everything below it into one ``push(records, ctx)`` function.
+
+    ``terminal`` (tests) receives the output of a node without children.
+    """
+    children = [compile_node(child, terminal) for child in node.children]
+    if not children and terminal is not None:
+        children = [terminal]
+    forward = _fan_out(children)
+    compiler = _COMPILERS.get(type(node))
+    if compiler is None:
+        raise TypeError(f"no runtime operator for {type(node).__name__}")
+    return compiler(node, forward)
+
+
+def _fan_out(children: list[Push]) -> Push:
+    if not children:
+        return lambda records, ctx: None
+    if len(children) == 1:
+        return children[0]
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        for child in children:
+            child(records, ctx)
+
+    return push
+
+
+def _source(node: SourceNode, forward: Push) -> Push:
+    return forward
+
+
+def _filter(node: FilterNode, forward: Push) -> Push:
+    predicate = node.predicate
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        out = []
+        keep = out.append
+        for record in records:
+            try:
+                if predicate(record[0], record[1]):
+                    keep(record)
+            except Exception as exc:
+                ctx.fail(record[3], exc, node.name)
+        if out:
+            forward(out, ctx)
+
+    return push
+
+
+def _map_values(node: MapValuesNode, forward: Push) -> Push:
+    mapper = node.mapper
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        out = []
+        add = out.append
+        for key, value, ts, src in records:
+            try:
+                add((key, mapper(value), ts, src))
+            except Exception as exc:
+                ctx.fail(src, exc, node.name)
+        if out:
+            forward(out, ctx)
+
+    return push
+
+
+def _map(node: MapNode, forward: Push) -> Push:
+    mapper = node.mapper
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        out = []
+        add = out.append
+        for key, value, ts, src in records:
+            try:
+                new_key, new_value = mapper(key, value)
+            except Exception as exc:
+                ctx.fail(src, exc, node.name)
+                continue
+            add((new_key, new_value, ts, src))
+        if out:
+            forward(out, ctx)
+
+    return push
+
+
+def _select_key(node: SelectKeyNode, forward: Push) -> Push:
+    selector = node.selector
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        out = []
+        add = out.append
+        for key, value, ts, src in records:
+            try:
+                add((selector(key, value), value, ts, src))
+            except Exception as exc:
+                ctx.fail(src, exc, node.name)
+        if out:
+            forward(out, ctx)
+
+    return push
+
+
+def _flat_map_values(node: FlatMapValuesNode, forward: Push) -> Push:
+    mapper = node.mapper
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        out: list[Record] = []
+        for key, value, ts, src in records:
+            try:
+                out.extend((key, item, ts, src) for item in mapper(value))
+            except Exception as exc:
+                ctx.fail(src, exc, node.name)
+        if out:
+            forward(out, ctx)
+
+    return push
+
+
+def _peek(node: PeekNode, forward: Push) -> Push:
+    action = node.action
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        out = []
+        add = out.append
+        for record in records:
+            try:
+                action(record[0], record[1])
+            except Exception as exc:
+                ctx.fail(record[3], exc, node.name)
+                continue
+            add(record)
+        if out:
+            forward(out, ctx)
+
+    return push
+
+
+def _sink(node: SinkNode, forward: Push) -> Push:
+    topic = node.topic
+    encode_key = topic.key_codec.encode
+    encode_value = topic.value_codec.encode
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        out = ctx.output(topic)
+        add = out.append
+        for key, value, ts, src in records:
+            try:
+                add(
+                    (
+                        None if key is None else encode_key(key),
+                        None if value is None else encode_value(value),
+                        ts,
+                    )
+                )
+            except Exception as exc:
+                ctx.fail(src, exc, node.name)
+
+    return push
+
+
+def _aggregate(node: AggregateNode, forward: Push) -> Push:
+    initializer = node.initializer
+    aggregator = node.aggregator
+    store_name = node.store
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        state = ctx.table(store_name)
+        load = state.load
+        updated = state.updated
+        out = []
+        add = out.append
+        for key, value, ts, src in records:
+            if key is None:
+                ctx.dropped += 1  # like Kafka Streams, records without a key are not aggregated
+                continue
+            try:
+                current = load(key, initializer)
+                new = aggregator(key, value, current)
+            except Exception as exc:
+                ctx.fail(src, exc, node.name)
+                continue
+            updated[key] = new
+            add((key, new if isinstance(new, _IMMUTABLE) else copy.deepcopy(new), ts, src))
+        if out:
+            forward(out, ctx)
+
+    return push
+
+
+_COMPILERS: dict[type, Callable[[Any, Push], Push]] = {
+    SourceNode: _source,
+    FilterNode: _filter,
+    MapValuesNode: _map_values,
+    MapNode: _map,
+    SelectKeyNode: _select_key,
+    FlatMapValuesNode: _flat_map_values,
+    PeekNode: _peek,
+    SinkNode: _sink,
+    AggregateNode: _aggregate,
+}

@@ -1,0 +1,75 @@
+"""Topic declarations: a name plus the codecs of its keys and values.
+
+A :class:`Topic` says nothing about a broker; the runtime creates it when a worker starts.
+
+Example:
+    >>> from streamflow.topics import Topic
+    >>> t = Topic("user_spending_summary", key="str", value="str")
+    >>> t.value_codec.decode(t.value_codec.encode("12.50"))
+    '12.50'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamflow.codecs import Codec, resolve_codec
+
+__all__ = ["Topic", "topic_name_override"]
+
+_ENV_SAFE = re.compile(r"[^A-Z0-9]+")
+
+
+def topic_name_override(name: str) -> str:
+    """The topic name after the ``STREAMFLOW_TOPIC_<NAME>`` environment override.
+
+    Lets one app module run against differently named topics (tests, benchmarks, staging).
+
+    >>> import os
+    >>> os.environ["STREAMFLOW_TOPIC_ORDER_EVENTS"] = "orders-test"
+    >>> topic_name_override("order_events")
+    'orders-test'
+    >>> del os.environ["STREAMFLOW_TOPIC_ORDER_EVENTS"]
+    """
+    variable = "STREAMFLOW_TOPIC_" + _ENV_SAFE.sub("_", name.upper()).strip("_")
+    return os.environ.get(variable, name)
+
+
+@dataclass(eq=False)
+class Topic:
+    """A topic with its key and value codecs.
+
+    ``key`` and ``value`` take a :class:`~streamflow.codecs.Codec` or a shorthand such as
+    ``"str"``, ``"json"``, ``"decimal"`` or ``"avro:order_event"``. ``partitions`` is used
+    when the runtime has to create the topic (the app's default otherwise).
+
+    >>> Topic("order_events", key="str", value="json").value_codec.name
+    'json'
+    """
+
+    name: str
+    key: Codec | str = "str"
+    value: Codec | str = "json"
+    partitions: int | None = None
+    config: dict[str, str] = field(default_factory=dict)
+    internal: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise ValueError("a topic needs a non-empty name")
+        self.key_codec: Codec = resolve_codec(self.key)
+        self.value_codec: Codec = resolve_codec(self.value)
+
+    def decode_key(self, data: bytes | None) -> Any:
+        """Decode a record key (``None`` stays ``None``)."""
+        return None if data is None else self.key_codec.decode(data)
+
+    def decode_value(self, data: bytes | None) -> Any:
+        """Decode a record value (``None``, a tombstone, stays ``None``)."""
+        return None if data is None else self.value_codec.decode(data)
+
+    def __repr__(self) -> str:
+        return f"Topic({self.name!r}, key={self.key_codec.name}, value={self.value_codec.name})"
