@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 _IDX_HEADER = struct.Struct(">qqq")  # next_offset, max_timestamp, size
 _IDX_ENTRY = struct.Struct(">qqq")  # offset, position, running max timestamp before entry
-_HOP = struct.Struct(">qi8xi")  # baseOffset, length, lastOffsetDelta (bytes 0..27)
+_HOP = struct.Struct(">qi11xi")  # baseOffset, length, lastOffsetDelta (bytes 0..27)
 _HOP_SIZE = _HOP.size
 
 

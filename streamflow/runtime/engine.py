@@ -90,6 +90,7 @@ class Runtime:
         self.tables: dict[str, TableRuntime] = {}
         self.tasks: list[SubtopologyTask] = []
         self._faust_tables: dict[str, Any] = {}
+        self._tables_fed_by: dict[str, list[TableRuntime]] = defaultdict(list)
         self.faust = self._build_faust_app()
 
     # --- building ------------------------------------------------------------------------
@@ -138,9 +139,8 @@ class Runtime:
         table = fapp.Table(
             node.store,
             partitions=self.app.partitions,
-            schema=faust.Schema(
-                key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-            ),
+            key_type=bytes,  # bytes in, bytes out: faust's changelog serializers become "raw"
+            value_type=bytes,
             help=f"streamflow table {node.store}",
         )
         self._faust_tables[node.store] = table
@@ -162,6 +162,8 @@ class Runtime:
         task = SubtopologyTask(
             sub, self.tables, self.dead_letters, wait_for_acks=not self.exactly_once
         )
+        for node in sub.stores:
+            self._tables_fed_by[sub.source.topic.name].append(self.tables[node.store])
         self.tasks.append(task)
         source = self._faust_topic(fapp, sub.source.topic)
         batch_size = self.app.batch_size
@@ -260,11 +262,13 @@ class Runtime:
             await commit_transactions(
                 tid_to_offset_map, group_id, start_new_transaction=start_new_transaction
             )
+            # A table partition is committed when the transaction of the source partition
+            # that feeds it has committed; other sources' transactions say nothing about it.
             for offsets in tid_to_offset_map.values():
-                for partition in {tp.partition for tp in offsets}:
-                    for table in self.tables.values():
-                        if table.store.is_dirty(partition):
-                            table.checkpoint(partition)
+                for tp in offsets:
+                    for table in self._tables_fed_by.get(tp.topic, ()):
+                        if table.store.is_dirty(tp.partition):
+                            table.checkpoint(tp.partition)
 
         producer.commit_transactions = commit_and_checkpoint
 

@@ -55,7 +55,6 @@ class TableRuntime:
         self._store = store
         self.changelog = changelog
         self.caches: dict[int, dict[Any, Any]] = {}
-        self.sent: dict[int, Sent] = {}
 
     @property
     def store(self) -> RocksDBStore:
@@ -87,8 +86,7 @@ class TableRuntime:
 
     def checkpoint(self, partition: int) -> None:
         """Mark ``partition`` committed (call after its transaction committed)."""
-        sent = self.sent.pop(partition, None)
-        self.store.checkpoint(partition, sent.last_offset() if sent else None)
+        self.store.checkpoint(partition)
 
 
 class SubtopologyTask:
@@ -160,9 +158,4 @@ class SubtopologyTask:
         sent = await sender.send(
             table.changelog, [(k, v, now) for k, v in items.items()], partition=partition
         )
-        previous = table.sent.get(partition)
-        if previous is None:
-            table.sent[partition] = sent[partition]
-        else:
-            previous.batches.extend(sent[partition].batches)
         return list(sent.values())

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from faust.stores import STORES
 from faust.stores.rocksdb import Store as FaustRocksDBStore
-from faust.types import TP
 from rocksdict import WriteBatch
 
 __all__ = ["STORE_SCHEME", "RocksDBStore", "register"]
@@ -77,23 +76,35 @@ class RocksDBStore(FaustRocksDBStore):
         """Partitions whose database is open on this worker."""
         return sorted(self._dbs)
 
-    def checkpoint(self, partition: int, changelog_offset: int | None) -> None:
-        """Record that ``partition`` is committed up to ``changelog_offset``."""
+    def checkpoint(self, partition: int) -> None:
+        """Record that every write to ``partition`` so far belongs to a committed transaction.
+
+        No changelog offset is persisted: recovery replays the partition's compacted
+        changelog from its start, which is correct whatever happened to open transactions
+        of other workers (their records are never read under ``read_committed``).
+        """
         if partition not in self._dirty:
             return
-        if changelog_offset is not None:
-            self.set_persisted_offset(TP(self._changelog_topic_name(), partition), changelog_offset)
         self._dirty.discard(partition)
         self._dirty_marker(partition).unlink(missing_ok=True)
+
+    def persisted_offset(self, tp) -> None:
+        """Always ``None``: recovery replays the compacted changelog from its start.
+
+        faust would otherwise resume from an offset it persisted while replicating, and
+        refuse to start when a transaction left open by a previous owner hides that offset
+        from ``read_committed`` readers for a moment.
+        """
+        return None
+
+    def set_persisted_offset(self, tp, offset: int) -> None:
+        """Ignored; see :meth:`persisted_offset`."""
 
     def is_dirty(self, partition: int) -> bool:
         """True while ``partition`` has writes of a transaction that has not committed."""
         return partition in self._dirty
 
     # --- dirty markers -----------------------------------------------------------------
-
-    def _changelog_topic_name(self) -> str:
-        return self.table.changelog_topic.get_topic_name()
 
     def _dirty_marker(self, partition: int) -> Path:
         path = self.partition_path(partition)

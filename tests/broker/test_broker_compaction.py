@@ -1,0 +1,44 @@
+"""Compaction (embedded broker; on Apache Kafka the cleaner is too slow to observe in a test)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiokafka import AIOKafkaProducer
+from broker_helpers import consume_all, create_topic
+
+
+async def test_compaction_keeps_latest_per_key(embedded, topic: str) -> None:
+    bootstrap = embedded.bootstrap
+    await create_topic(
+        bootstrap, topic, configs={"cleanup.policy": "compact", "segment.bytes": "2048"}
+    )
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await p.start()
+    for i in range(300):
+        await p.send_and_wait(topic, f"v{i}".encode(), key=f"k{i % 10}".encode())
+    await p.send_and_wait(topic, None, key=b"k0")  # tombstone, kept (delete.retention.ms)
+    for i in range(40):  # fill the active segment so the earlier ones are inactive
+        await p.send_and_wait(topic, f"w{i}".encode(), key=f"other{i % 2}".encode())
+    await p.stop()
+    deadline = time.monotonic() + 15
+    msgs: list = []
+    while time.monotonic() < deadline:
+        msgs = await consume_all(bootstrap, topic, idle=0.5)
+        if len(msgs) < 150:
+            break
+        await asyncio.sleep(0.5)
+    assert len(msgs) < 150, f"nothing compacted ({len(msgs)} records)"
+    latest: dict[bytes, bytes | None] = {}
+    for m in msgs:
+        latest[m.key] = m.value
+    assert latest[b"k0"] is None
+    for k in range(1, 10):
+        assert latest[f"k{k}".encode()] == f"v{290 + k}".encode()
+    offsets = [m.offset for m in msgs]
+    assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets)
+    # compacted data survives a restart
+    embedded.restart()
+    again = await consume_all(bootstrap, topic, idle=0.5)
+    assert [(m.offset, m.value) for m in again][: len(msgs)] == [(m.offset, m.value) for m in msgs]

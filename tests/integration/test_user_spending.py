@@ -1,0 +1,141 @@
+"""The user-spending app end to end: real broker, real worker processes, real RocksDB."""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+
+import pytest
+
+from tests.integration.support import (
+    AppRun,
+    expected_totals,
+    generate,
+    increments,
+    read_table_files,
+    updates_by_user,
+    wait_for_log,
+)
+
+pytestmark = pytest.mark.kafka
+
+ORDERS = 3000
+USERS = 50
+
+
+def _check_summary(run: AppRun, orders: list[dict], records: list[dict]) -> None:
+    totals, amounts = expected_totals(orders)
+    updates = updates_by_user(records)
+    assert set(updates) == set(totals)
+    for user, values in updates.items():
+        # Exactly one update per PAID order: the added amounts are the user's PAID amounts.
+        assert sorted(increments(values)) == sorted(amounts[user]), user
+        assert values[-1] == totals[user], user
+
+
+def test_totals_exact_and_one_update_per_paid_order(broker, tmp_path):
+    run = AppRun(broker, tmp_path / "state")
+    orders = generate(ORDERS, USERS, seed=11)
+    run.produce_orders(orders)
+    paid = sum(1 for o in orders if o["status"] == "PAID")
+
+    worker = run.worker(web_port=16066).start()
+    try:
+        records = run.wait_for_records(run.summary_topic, paid)
+        assert len(records) == paid, worker.log()[-3000:]
+        _check_summary(run, orders, records)
+        changelog = run.read(f"{run.app_id}-user-spending-store-changelog", value="decimal")
+        latest = {r["key"]: Decimal(r["value"]) for r in changelog}
+        assert latest == expected_totals(orders)[0]
+    finally:
+        assert worker.stop() == 0
+    # The table itself, read straight from the worker's RocksDB files.
+    assert read_table_files(worker.table_dir) == expected_totals(orders)[0]
+    assert not list(worker.table_dir.glob("*.dirty")), "a clean stop leaves no dirty partition"
+
+
+def test_table_rebuilt_from_changelog_after_state_loss(broker, tmp_path):
+    run = AppRun(broker, tmp_path / "state")
+    first = generate(1000, 20, seed=21)
+    run.produce_orders(first)
+    paid_first = sum(1 for o in first if o["status"] == "PAID")
+    worker = run.worker(web_port=16067).start()
+    try:
+        assert len(run.wait_for_records(run.summary_topic, paid_first)) == paid_first
+    finally:
+        assert worker.stop() == 0
+
+    shutil.rmtree(run.state_dir / run.app_id)
+    second = generate(500, 20, seed=22)
+    run.produce_orders(second)
+    worker = run.worker(web_port=16067).start()
+    paid = paid_first + sum(1 for o in second if o["status"] == "PAID")
+    try:
+        records = run.wait_for_records(run.summary_topic, paid)
+        assert len(records) == paid, worker.log()[-3000:]
+        # New updates continue from the recovered totals: no reset to zero, no double count.
+        _check_summary(run, first + second, records)
+    finally:
+        assert worker.stop() == 0
+    assert read_table_files(worker.table_dir) == expected_totals(first + second)[0]
+
+
+def test_two_workers_share_partitions(broker, tmp_path):
+    run = AppRun(broker, tmp_path / "state")
+    orders = generate(ORDERS, USERS, seed=31)
+    workers = []
+    for port in (16068, 16069):
+        workers.append(run.worker(web_port=port).start())
+        wait_for_log(workers[-1], "Worker ready")
+    # The first worker rebalances when the second joins; produce once both hold partitions.
+    wait_for_log(workers[0], "Worker ready", count=2)
+    try:
+        run.produce_orders(orders)
+        paid = sum(1 for o in orders if o["status"] == "PAID")
+        records = run.wait_for_records(run.summary_topic, paid, timeout=180)
+        assert len(records) == paid, workers[0].log()[-3000:]
+        _check_summary(run, orders, records)
+    finally:
+        codes = [w.stop() for w in workers]
+    assert codes == [0, 0]
+    held = [read_table_files(w.table_dir) for w in workers]
+    assert all(held), "each worker held some table partitions"
+    merged = {**held[0], **held[1]}
+    assert merged == expected_totals(orders)[0]
+
+
+def test_undecodable_record_goes_to_dead_letter_topic(broker, tmp_path):
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    run = AppRun(broker, tmp_path / "state")
+    orders = generate(200, 5, seed=41)
+    run.produce_orders(orders)
+    garbage = b"\xc3\x01not-an-order"
+
+    async def send_garbage() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=broker)
+        await producer.start()
+        try:
+            await producer.send_and_wait(run.orders_topic, garbage, key=b"bad-order")
+        finally:
+            await producer.stop()
+
+    asyncio.run(send_garbage())
+    worker = run.worker(web_port=16070).start()
+    try:
+        paid = sum(1 for o in orders if o["status"] == "PAID")
+        records = run.wait_for_records(run.summary_topic, paid)
+        _check_summary(run, orders, records)
+        letters = run.wait_for_records(f"{run.app_id}-dlq", 1, key="bytes", value="bytes")
+    finally:
+        worker.stop()
+    assert len(letters) == 1
+    letter = letters[0]
+    import base64
+
+    assert base64.b64decode(letter["value"]) == garbage
+    assert letter["headers"]["streamflow.step"] == "decode"
+    assert letter["headers"]["streamflow.source.topic"] == run.orders_topic
+    assert "DecodeError" in letter["headers"]["streamflow.exception"]
