@@ -18,7 +18,7 @@ Throughput, as reported (all in *input* events/s):
 
 * ``events_per_s`` (headline) = N / (t_last_output - t_ready), where t_ready is the last time
   before the first output that the job's consumer group (any group whose id contains the
-  run token; polled every 0.2 s) turned STABLE. Process start-up, imports, topic creation
+  run token; polled every 0.1 s) turned STABLE. Process start-up, imports, topic creation
   and start-up rebalances are excluded; the time to the first output, later rebalances and
   the wait for the final commit are included. Falls back to
   ``events_per_s_from_first_output`` when the group is never seen STABLE.
@@ -297,7 +297,7 @@ class GroupWatcher(threading.Thread):
     start-up rebalances are visible in the result file.
     """
 
-    def __init__(self, broker: str, token: str, interval: float = 0.2) -> None:
+    def __init__(self, broker: str, token: str, interval: float = 0.1) -> None:
         super().__init__(daemon=True, name="group-watcher")
         self.admin = AdminClient({"bootstrap.servers": broker})
         self.token = token
@@ -754,6 +754,8 @@ def run_job(
             result["status"] = "ok"
         elif outcome == "timeout":
             result["status"] = "timeout"
+            result["error"] = f"{collector.count}/{truth.paid} outputs before the timeout"
+            result["log_tail"] = _tail(log_path)
         else:
             result["error"] = "job exited before producing every output"
             result["log_tail"] = _tail(log_path)

@@ -6,7 +6,8 @@ Streams-like DSL, and run the app as worker processes with exactly-once commits.
 Example:
     >>> import streamflow
     >>> app = streamflow.App("hello")
-    >>> _ = app.stream(app.topic("in", value="str")).map_values(str.upper).to(app.topic("out", value="str"))
+    >>> words = app.stream(app.topic("in", value="str"))
+    >>> words.map_values(str.upper).to(app.topic("out", value="str"))
 """
 
 from streamflow.app import App

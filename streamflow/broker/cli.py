@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from .config import DEFAULT_PORT, BrokerConfig
-from .local import BROKER_FILE, read_broker_file, stop_local_broker, probe
+from .local import BROKER_FILE, probe, read_broker_file, stop_local_broker
 from .server import Broker, BrokerStartError
 
 
@@ -66,7 +66,9 @@ def _coerce(name: str, raw: str) -> Any:
 
 @click.group(name="broker", invoke_without_command=True)
 @click.option("--listen", default=f"127.0.0.1:{DEFAULT_PORT}", show_default=True, help="HOST:PORT")
-@click.option("--data", "data", type=click.Path(path_type=Path), default=None, help="data directory")
+@click.option(
+    "--data", "data", type=click.Path(path_type=Path), default=None, help="data directory"
+)
 @click.option(
     "--option",
     "-o",

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -127,7 +128,9 @@ class LogCleaner:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(self._loop(self.retention_pass, self.config.retention_check_interval_ms)),
+            loop.create_task(
+                self._loop(self.retention_pass, self.config.retention_check_interval_ms)
+            ),
             loop.create_task(self._loop(self.compaction_pass, self.config.compaction_interval_ms)),
         ]
 
@@ -135,10 +138,8 @@ class LogCleaner:
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-            except (asyncio.CancelledError, Exception):
-                pass
 
     async def _loop(self, fn, interval_ms: int) -> None:  # type: ignore[no-untyped-def]
         while True:
@@ -163,7 +164,9 @@ class LogCleaner:
                 while len(plog.segments) > 1 and not part.closed:
                     oldest = plog.segments[0]
                     expired = retention_ms >= 0 and oldest.max_timestamp < now_ms - retention_ms
-                    too_big = retention_bytes > 0 and plog.size_bytes - oldest.size >= retention_bytes
+                    too_big = (
+                        retention_bytes > 0 and plog.size_bytes - oldest.size >= retention_bytes
+                    )
                     if not (expired or too_big) or oldest.next_offset > part.last_stable_offset:
                         break
                     self.broker.flusher.forget(oldest)
@@ -223,8 +226,10 @@ class LogCleaner:
             part.log.segments[i] = fresh
         self._cleaned_upto[key] = (upto, time.monotonic())
         if total_dropped:
-            log.info("%s-%d: compaction removed %d record(s)", part.topic, part.index, total_dropped)
+            log.info(
+                "%s-%d: compaction removed %d record(s)", part.topic, part.index, total_dropped
+            )
         return total_dropped > 0
 
 
-__all__ = ["LogCleaner", "build_key_map", "clean_segment", "LOG_OVERHEAD"]
+__all__ = ["LOG_OVERHEAD", "LogCleaner", "build_key_map", "clean_segment"]

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Protocol
 
@@ -74,10 +75,8 @@ class Flusher:
     async def _run(self) -> None:
         assert self._wake is not None
         while not self._stopping:
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
-            except TimeoutError:
-                pass
             self._wake.clear()
             await self.flush_now()
 
@@ -99,10 +98,8 @@ class Flusher:
         self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
             self._task = None
         dirty, self._dirty = self._dirty, set()
         _sync_all(list(dirty))
@@ -114,8 +111,6 @@ class Flusher:
 
 def _sync_all(objs: list[Syncable]) -> None:
     for obj in objs:
-        try:
+        # closed concurrently (topic deleted, segment replaced): nothing left to sync
+        with contextlib.suppress(OSError, ValueError):
             obj.sync()
-        except (OSError, ValueError):
-            # closed concurrently (topic deleted, segment replaced): nothing left to sync
-            pass

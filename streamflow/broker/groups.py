@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -123,10 +124,8 @@ class GroupCoordinator:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         for g in self.groups.values():
             if g.timer:
                 g.timer.cancel()
@@ -250,7 +249,9 @@ class GroupCoordinator:
             group.leader = next(iter(group.members))
         group.state = COMPLETING
         now = time.monotonic()
-        members = [(m.member_id, m.instance_id, m.metadata_for(protocol)) for m in group.members.values()]
+        members = [
+            (m.member_id, m.instance_id, m.metadata_for(protocol)) for m in group.members.values()
+        ]
         for m in group.members.values():
             fut, m.join_future = m.join_future, None
             m.last_seen = now

@@ -77,10 +77,7 @@ class RequestHandlers:
 
     def metadata(self, req: Any, v: int) -> dict[str, Any]:
         allow_auto = req.allow_auto_topic_creation if v >= 4 else True
-        if req.topics is None:
-            names = sorted(self.topics.topics)
-        else:
-            names = [t.name for t in req.topics]
+        names = sorted(self.topics.topics) if req.topics is None else [t.name for t in req.topics]
         topics = []
         node = self.config.node_id
         for name in names:
@@ -312,7 +309,12 @@ class RequestHandlers:
             topics, total, must_answer, parts = self._fetch_once(req, read_committed)
             remaining = deadline - time.monotonic()
             if total >= min_bytes or must_answer or remaining <= 0 or self.broker.stopping:
-                return {"throttle_time_ms": 0, "error_code": 0, "session_id": 0, "responses": topics}
+                return {
+                    "throttle_time_ms": 0,
+                    "error_code": 0,
+                    "session_id": 0,
+                    "responses": topics,
+                }
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             for p in parts:
                 p.waiters.add(fut)
@@ -397,13 +399,20 @@ class RequestHandlers:
                     if found is not None:
                         off, ts = found, p.timestamp
                 presp.append(
-                    {"partition_index": p.partition_index, "error_code": err, "timestamp": ts, "offset": off}
+                    {
+                        "partition_index": p.partition_index,
+                        "error_code": err,
+                        "timestamp": ts,
+                        "offset": off,
+                    }
                 )
             topics.append({"name": t.name, "partitions": presp})
         return {"throttle_time_ms": 0, "topics": topics}
 
     async def offset_commit(self, req: Any, v: int) -> dict[str, Any]:
-        err = self.groups.check_commit(req.group_id, req.generation_id_or_member_epoch, req.member_id)
+        err = self.groups.check_commit(
+            req.group_id, req.generation_id_or_member_epoch, req.member_id
+        )
         entries = []
         topics = []
         for t in req.topics:
@@ -429,7 +438,7 @@ class RequestHandlers:
         group = req.group_id
         if req.topics is None:
             by_topic: dict[str, list[int]] = {}
-            for (t, p) in sorted(self.offsets.group_offsets(group)):
+            for t, p in sorted(self.offsets.group_offsets(group)):
                 by_topic.setdefault(t, []).append(p)
             wanted = list(by_topic.items())
         else:
@@ -441,7 +450,12 @@ class RequestHandlers:
                 got = self.offsets.get(group, name, p)
                 off, meta = got if got is not None else (-1, "")
                 presp.append(
-                    {"partition_index": p, "committed_offset": off, "metadata": meta, "error_code": 0}
+                    {
+                        "partition_index": p,
+                        "committed_offset": off,
+                        "metadata": meta,
+                        "error_code": 0,
+                    }
                 )
             topics.append({"name": name, "partitions": presp})
         return {"throttle_time_ms": 0, "topics": topics, "error_code": 0}
@@ -467,7 +481,8 @@ class RequestHandlers:
             "leader": r.leader,
             "member_id": r.member_id,
             "members": [
-                {"member_id": m, "group_instance_id": i, "metadata": meta} for m, i, meta in r.members
+                {"member_id": m, "group_instance_id": i, "metadata": meta}
+                for m, i, meta in r.members
             ],
         }
 
@@ -490,7 +505,12 @@ class RequestHandlers:
         err, pid, epoch = await self.txns.init_producer_id(
             req.transactional_id, req.transaction_timeout_ms
         )
-        return {"throttle_time_ms": 0, "error_code": err, "producer_id": pid, "producer_epoch": epoch}
+        return {
+            "throttle_time_ms": 0,
+            "error_code": err,
+            "producer_id": pid,
+            "producer_epoch": epoch,
+        }
 
     async def add_partitions_to_txn(self, req: Any, v: int) -> dict[str, Any]:
         wanted = [(t.name, p) for t in req.v3_and_below_topics for p in t.partitions]
@@ -532,7 +552,8 @@ class RequestHandlers:
                 {
                     "name": t.name,
                     "partitions": [
-                        {"partition_index": p.partition_index, "error_code": err} for p in t.partitions
+                        {"partition_index": p.partition_index, "error_code": err}
+                        for p in t.partitions
                     ],
                 }
                 for t in req.topics

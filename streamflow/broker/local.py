@@ -140,25 +140,24 @@ def ensure_local_broker(data_dir: Path, timeout: float = 30.0) -> str:
             return found
         port = DEFAULT_PORT if _port_free(DEFAULT_PORT) else 0
         (data_dir / BROKER_FILE).unlink(missing_ok=True)
-        log = open(data_dir / LOG_FILE, "ab")
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamflow.broker",
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--data",
-                str(data_dir.resolve()),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=_spawn_env(),
-            close_fds=True,
-        )
-        log.close()
+        with open(data_dir / LOG_FILE, "ab") as log:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "streamflow.broker",
+                    "--listen",
+                    f"127.0.0.1:{port}",
+                    "--data",
+                    str(data_dir.resolve()),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=_spawn_env(),
+                close_fds=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:

@@ -248,10 +248,7 @@ class Segment:
         """Close and remove the files of this segment."""
         self.close()
         for p in (self.log_path, self.index_path):
-            try:
-                p.unlink()
-            except FileNotFoundError:
-                pass
+            p.unlink(missing_ok=True)
 
 
 class PartitionLog:
@@ -277,9 +274,7 @@ class PartitionLog:
         self.segments: list[Segment] = []
         for i, base in enumerate(bases):
             active = i == len(bases) - 1
-            self.segments.append(
-                Segment.load(directory, base, active, config.index_interval_bytes)
-            )
+            self.segments.append(Segment.load(directory, base, active, config.index_interval_bytes))
         if not self.segments:
             self.segments.append(Segment.create(directory, 0))
         self.bases = [s.base_offset for s in self.segments]

@@ -133,18 +133,20 @@ class Partition:
                 replayed += 1
                 self._apply_to_state(h, seg.read(h.start, h.size) if h.is_control else None)
         if replayed:
-            log.info("%s-%d: replayed %d batches into producer state", self.topic, self.index, replayed)
+            log.info(
+                "%s-%d: replayed %d batches into producer state", self.topic, self.index, replayed
+            )
 
     def _apply_to_state(self, h: BatchHeader, control_batch: bytes | None) -> None:
         if h.producer_id < 0:
             return
         if control_batch is not None:
             first = self.producers.end_transaction(h.producer_id, h.producer_epoch)
-            if control_type(control_batch) != CONTROL_COMMIT and first >= 0:
-                if h.base_offset not in self._aborted_marks:
-                    self._aborted_marks.add(h.base_offset)
-                    self.aborted.append((h.producer_id, first, h.base_offset))
-                    self._rewrite_aborted()
+            aborted = control_type(control_batch) != CONTROL_COMMIT and first >= 0
+            if aborted and h.base_offset not in self._aborted_marks:
+                self._aborted_marks.add(h.base_offset)
+                self.aborted.append((h.producer_id, first, h.base_offset))
+                self._rewrite_aborted()
             return
         self.producers.record(
             h.producer_id,

@@ -61,9 +61,7 @@ class ProducerStateTable:
     def __init__(self) -> None:
         self.entries: dict[int, ProducerEntry] = {}
 
-    def check(
-        self, pid: int, epoch: int, first_seq: int, last_seq: int
-    ) -> tuple[int, int | None]:
+    def check(self, pid: int, epoch: int, first_seq: int, last_seq: int) -> tuple[int, int | None]:
         """Validate a batch before appending.
 
         Returns ``(error_code, duplicate_base_offset)``; a duplicate is reported with error 0

@@ -105,7 +105,9 @@ _SPECS = [
     ApiSpec(19, "create_topics", CreateTopicsRequest, CreateTopicsResponse, 1, 4),
     ApiSpec(20, "delete_topics", DeleteTopicsRequest, DeleteTopicsResponse, 1, 3),
     ApiSpec(22, "init_producer_id", InitProducerIdRequest, InitProducerIdResponse, 0, 1),
-    ApiSpec(24, "add_partitions_to_txn", AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, 0, 2),
+    ApiSpec(
+        24, "add_partitions_to_txn", AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, 0, 2
+    ),
     ApiSpec(25, "add_offsets_to_txn", AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, 0, 2),
     ApiSpec(26, "end_txn", EndTxnRequest, EndTxnResponse, 0, 2),
     ApiSpec(28, "txn_offset_commit", TxnOffsetCommitRequest, TxnOffsetCommitResponse, 0, 2),
@@ -206,7 +208,9 @@ def unsupported_api_versions(correlation_id: int) -> bytes:
     """Kafka's answer to an ApiVersions version it does not know: v0 body, error 35."""
     resp = ApiVersionsResponse[0](
         error_code=ErrorCode.UNSUPPORTED_VERSION,
-        api_keys=[_build(ApiVersionsResponse._struct.fields["api_keys"].data_class, e, None)
-                  for e in api_versions_body()],
+        api_keys=[
+            _build(ApiVersionsResponse._struct.fields["api_keys"].data_class, e, None)
+            for e in api_versions_body()
+        ],
     )
     return encode_response(resp, correlation_id)

@@ -258,9 +258,15 @@ class Broker:
         if result is None:
             return None
         if isinstance(result, Deferred):
-            if result.waiter is None or (isinstance(result.waiter, asyncio.Future) and result.waiter.done()):
-                return encode_response(make_response(spec, req.version, result.response), req.correlation_id)
-            return asyncio.ensure_future(self._finish(spec, req.version, result, req.correlation_id))
+            if result.waiter is None or (
+                isinstance(result.waiter, asyncio.Future) and result.waiter.done()
+            ):
+                return encode_response(
+                    make_response(spec, req.version, result.response), req.correlation_id
+                )
+            return asyncio.ensure_future(
+                self._finish(spec, req.version, result, req.correlation_id)
+            )
         return encode_response(make_response(spec, req.version, result), req.correlation_id)
 
     @staticmethod

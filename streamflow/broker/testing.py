@@ -67,11 +67,14 @@ class EmbeddedBroker:
         ]
         for k, v in self.options.items():
             cmd += ["--option", f"{k}={v}"]
-        log = open(self.data_dir / LOG_FILE, "ab")
-        self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=_spawn_env()
-        )
-        log.close()
+        with open(self.data_dir / LOG_FILE, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=_spawn_env(),
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

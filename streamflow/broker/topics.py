@@ -46,12 +46,7 @@ def validate_topic_name(name: str) -> None:
         ...
         streamflow.broker.errors.BrokerError: INVALID_TOPIC_EXCEPTION: illegal topic name '..'
     """
-    if (
-        not name
-        or name in (".", "..")
-        or len(name) > MAX_TOPIC_NAME
-        or not _LEGAL.match(name)
-    ):
+    if not name or name in (".", "..") or len(name) > MAX_TOPIC_NAME or not _LEGAL.match(name):
         raise BrokerError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"illegal topic name {name!r}")
 
 
@@ -132,9 +127,7 @@ class TopicManager:
             except Exception:
                 log.exception("could not load topic %s; skipping it", d.name)
         if self._trash.exists():
-            threading.Thread(
-                target=shutil.rmtree, args=(self._trash, True), daemon=True
-            ).start()
+            threading.Thread(target=shutil.rmtree, args=(self._trash, True), daemon=True).start()
 
     def _open(self, name: str, num_partitions: int, configs: dict[str, str]) -> Topic:
         directory = self.root / name

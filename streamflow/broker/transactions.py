@@ -23,12 +23,12 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .config import BrokerConfig
 from .errors import ErrorCode
@@ -183,10 +183,8 @@ class TransactionCoordinator:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         try:
             os.fsync(self._fd)
         finally:
@@ -199,9 +197,7 @@ class TransactionCoordinator:
         return lock
 
     # -- API ------------------------------------------------------------------------------
-    async def init_producer_id(
-        self, txn_id: str | None, timeout_ms: int
-    ) -> tuple[int, int, int]:
+    async def init_producer_id(self, txn_id: str | None, timeout_ms: int) -> tuple[int, int, int]:
         """Returns ``(error, producer_id, epoch)``; bumps the epoch and aborts open work."""
         if not txn_id:
             return 0, self.allocate_pid(), 0
@@ -240,7 +236,9 @@ class TransactionCoordinator:
     def _bumped(self, meta: TxnMetadata) -> int:
         return min(meta.producer_epoch + 1, MAX_EPOCH)
 
-    def _check(self, txn_id: str, pid: int, epoch: int, version: int) -> tuple[int, TxnMetadata | None]:
+    def _check(
+        self, txn_id: str, pid: int, epoch: int, version: int
+    ) -> tuple[int, TxnMetadata | None]:
         meta = self.txns.get(txn_id)
         if meta is None or meta.producer_id != pid:
             return ErrorCode.INVALID_PRODUCER_ID_MAPPING, None
@@ -326,7 +324,9 @@ class TransactionCoordinator:
                 # An abort retried after a timeout-abort bumped the epoch is harmless.
                 if not commit and meta.state == COMPLETE_ABORT and epoch == meta.producer_epoch - 1:
                     return ErrorCode.INVALID_PRODUCER_EPOCH
-                return ErrorCode.PRODUCER_FENCED if version >= 2 else ErrorCode.INVALID_PRODUCER_EPOCH
+                return (
+                    ErrorCode.PRODUCER_FENCED if version >= 2 else ErrorCode.INVALID_PRODUCER_EPOCH
+                )
             if meta.state == COMPLETE_COMMIT:
                 return 0 if commit else ErrorCode.INVALID_TXN_STATE
             if meta.state == COMPLETE_ABORT:

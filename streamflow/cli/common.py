@@ -14,7 +14,12 @@ import sys
 import click
 
 from streamflow.app import App
-from streamflow.runtime.settings import DEFAULT_KAFKA, bootstrap_servers, normalize_broker, state_dir
+from streamflow.runtime.settings import (
+    DEFAULT_KAFKA,
+    bootstrap_servers,
+    normalize_broker,
+    state_dir,
+)
 from streamflow.topics import Topic, topic_name_override
 
 __all__ = ["broker_option", "progress", "resolve_bootstrap", "topic_for"]
@@ -89,4 +94,3 @@ class progress:
     def __exit__(self, *exc: object) -> None:
         if self.enabled and self._shown:
             click.echo(f"\r{self.label} {self.count:,} records", err=True)
-

@@ -78,7 +78,11 @@ async def read_topic(
                         "offset": message.offset,
                         "timestamp": message.timestamp,
                         **(
-                            {"headers": {k: v.decode("utf-8", "replace") for k, v in message.headers}}
+                            {
+                                "headers": {
+                                    k: v.decode("utf-8", "replace") for k, v in message.headers
+                                }
+                            }
                             if message.headers
                             else {}
                         ),
@@ -104,7 +108,9 @@ async def _consume(bootstrap: str, topic: Topic, **options: Any) -> int:
 
 @click.command()
 @click.argument("topic")
-@click.option("--app", "app_ref", metavar="APP", help="App whose topic declaration (codecs) to use.")
+@click.option(
+    "--app", "app_ref", metavar="APP", help="App whose topic declaration (codecs) to use."
+)
 @click.option("--from-beginning", is_flag=True, help="Start at the earliest offset (else the end).")
 @click.option("--max", "max_records", type=int, metavar="N", help="Stop after N records.")
 @click.option(

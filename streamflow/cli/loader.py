@@ -108,7 +108,9 @@ def _execute(run, label: str) -> None:
     except Exception as exc:
         frames = traceback.extract_tb(exc.__traceback__)
         user_frames = [f for f in frames if not f.filename.startswith(_PACKAGE_DIR)]
-        where = f" ({user_frames[-1].filename}, line {user_frames[-1].lineno})" if user_frames else ""
+        where = (
+            f" ({user_frames[-1].filename}, line {user_frames[-1].lineno})" if user_frames else ""
+        )
         raise click.ClickException(
             f"error while loading {label}: {type(exc).__name__}: {exc}{where}"
         ) from None

@@ -107,7 +107,9 @@ async def _produce(bootstrap: str, topic: Topic, key_field: str | None, partitio
 
 @click.command()
 @click.argument("topic")
-@click.option("--app", "app_ref", metavar="APP", help="App whose topic declaration (codecs) to use.")
+@click.option(
+    "--app", "app_ref", metavar="APP", help="App whose topic declaration (codecs) to use."
+)
 @click.option("--key", "key_field", metavar="FIELD", help="Take each record's key from this field.")
 @click.option(
     "--partitions", default=8, show_default=True, help="Partitions if the topic is new (no --app)."

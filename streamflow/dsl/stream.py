@@ -13,7 +13,8 @@ Example (the user-spending job):
     ...     app.stream(orders)
     ...     .filter(lambda order_id, order: order["status"] == "PAID")
     ...     .group_by(lambda order_id, order: order["user_id"])
-    ...     .aggregate(lambda: Decimal("0"), lambda user, order, total: total + Decimal(order["amount"]),
+    ...     .aggregate(lambda: Decimal("0"),
+    ...                lambda user, order, total: total + Decimal(order["amount"]),
     ...                name="user-spending-store", value="decimal")
     ... )
     >>> _ = totals.to_stream().map_values(str).to(app.topic("user_spending_summary", value="str"))
@@ -105,7 +106,8 @@ class Stream:
 
         >>> from streamflow import App
         >>> app = App("demo")
-        >>> live = app.stream(app.topic("orders")).filter_not(lambda k, v: v["status"] == "CANCELLED")
+        >>> orders = app.stream(app.topic("orders"))
+        >>> live = orders.filter_not(lambda k, v: v["status"] == "CANCELLED")
         """
         _require_callable(predicate, "filter_not predicate")
         return self._child(FilterNode(predicate=lambda k, v: not predicate(k, v)), name)
@@ -139,9 +141,7 @@ class Stream:
         _require_callable(mapper, "map mapper")
         return self._child(MapNode(mapper=mapper), name)
 
-    def select_key(
-        self, selector: Callable[[Any, Any], Any], *, name: str | None = None
-    ) -> Stream:
+    def select_key(self, selector: Callable[[Any, Any], Any], *, name: str | None = None) -> Stream:
         """Set each record's key to ``selector(key, value)``; the value is kept.
 
         >>> from streamflow import App

@@ -232,8 +232,9 @@ class TopologyBuilder:
     """Collects nodes as the DSL is used and names them.
 
     >>> builder = TopologyBuilder("demo")
-    >>> builder.add(FilterNode(predicate=bool)).name
-    'filter-1'
+    >>> source = builder.add(SourceNode(topic=Topic("words")))
+    >>> builder.add(FilterNode(predicate=bool), parent=source).name
+    'filter-2'
     """
 
     def __init__(self, app_id: str) -> None:

@@ -6,6 +6,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -32,10 +33,8 @@ async def ensure_topics(
         ]
         if not wanted:
             return []
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by another worker
             await admin.create_topics(wanted)
-        except TopicAlreadyExistsError:
-            pass
         return [t.name for t in wanted]
     finally:
         await admin.close()

@@ -176,9 +176,7 @@ class Runtime:
 
     def _add_agent(self, fapp: faust.App, spec) -> None:
         topic = self._faust_topic(fapp, spec.topic, raw=False)
-        fapp.agent(topic, name=f"{self.app.id}.{spec.name}", concurrency=spec.concurrency)(
-            spec.fn
-        )
+        fapp.agent(topic, name=f"{self.app.id}.{spec.name}", concurrency=spec.concurrency)(spec.fn)
 
     def required_topics(self) -> list[tuple[str, int, dict[str, str]]]:
         """Every topic the app reads or writes, as ``(name, partitions, config)``.

@@ -126,10 +126,14 @@ class BatchSender:
                 raise ValueError(
                     f"a record for {topic} is larger than the producer's max batch size"
                 )
-            sent.batches.append((await producer.send_batch(batch, topic, partition=partition), count))
+            sent.batches.append(
+                (await producer.send_batch(batch, topic, partition=partition), count)
+            )
             batch = producer.create_batch()
             batch.append(key=key, value=value, timestamp=timestamp, headers=record_headers)
             count = 1
         if count:
-            sent.batches.append((await producer.send_batch(batch, topic, partition=partition), count))
+            sent.batches.append(
+                (await producer.send_batch(batch, topic, partition=partition), count)
+            )
         return sent

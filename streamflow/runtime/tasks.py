@@ -120,7 +120,9 @@ class SubtopologyTask:
             sent = await sender.send(topic.name, out)
             pending.extend(sent.values())
         for name, table_batch in ctx.touched_tables.items():
-            pending.extend(await self._write_table(self.tables[name], partition, table_batch, sender))
+            pending.extend(
+                await self._write_table(self.tables[name], partition, table_batch, sender)
+            )
         if ctx.failures:
             self.failed += len(ctx.failures)
             sent = await self.dead_letters.send(
@@ -139,7 +141,9 @@ class SubtopologyTask:
         add = out.append
         for index, record in enumerate(records):
             try:
-                add((decode_key(record.key), decode_value(record.value), record.timestamp_ms, index))
+                add(
+                    (decode_key(record.key), decode_value(record.value), record.timestamp_ms, index)
+                )
             except Exception as exc:
                 ctx.fail(index, exc, "decode")
         return out

@@ -103,5 +103,5 @@ def send_raw(bootstrap: str, payload: bytes, read: bool = True) -> bytes | None:
         try:
             size = int.from_bytes(_recv(s, 4), "big")
             return _recv(s, size)
-        except (ConnectionError, socket.timeout):
+        except (TimeoutError, ConnectionError):
             return None

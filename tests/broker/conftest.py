@@ -55,7 +55,7 @@ def bootstrap(request: pytest.FixtureRequest) -> str:
             reason = "Apache Kafka not listening on 127.0.0.1:9092 (start it: scripts/kafka start)"
             print(f"SKIP kafka side: {reason}")
             pytest.skip(reason)
-        return "%s:%d" % KAFKA
+        return f"{KAFKA[0]}:{KAFKA[1]}"
     return request.getfixturevalue("shared_embedded").bootstrap
 
 

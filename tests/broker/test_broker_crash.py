@@ -11,10 +11,20 @@ from broker_helpers import consume_all, create_topic
 from conftest import unique
 
 
-async def _txn_load(bootstrap: str, topic: str, txn_id: str, acked: list[int], aborted: list[int],
-                    stop: asyncio.Event) -> None:
-    p = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=txn_id,
-                         request_timeout_ms=3000, retry_backoff_ms=50)
+async def _txn_load(
+    bootstrap: str,
+    topic: str,
+    txn_id: str,
+    acked: list[int],
+    aborted: list[int],
+    stop: asyncio.Event,
+) -> None:
+    p = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        transactional_id=txn_id,
+        request_timeout_ms=3000,
+        retry_backoff_ms=50,
+    )
     await p.start()
     n = 0
     try:
@@ -53,8 +63,9 @@ async def test_kill9_under_transactional_load(embedded, topic: str) -> None:
     p = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=txn_id)
     await p.start()
     await p.stop()
-    msgs = await consume_all(bootstrap, topic, isolation_level="read_committed", partitions=2,
-                             timeout=20, idle=2.0)
+    msgs = await consume_all(
+        bootstrap, topic, isolation_level="read_committed", partitions=2, timeout=20, idle=2.0
+    )
     by_txn: dict[int, set[int]] = {}
     for m in msgs:
         n, i = map(int, m.value.decode().split(":"))

@@ -52,14 +52,22 @@ async def test_faust_exactly_once_table(shared_embedded, tmp_path: Path) -> None
     await create_topic(bootstrap, sink)
     app_file = tmp_path / "faust_app.py"
     app_file.write_text(
-        APP.format(app_id=app_id, bootstrap=bootstrap, source=source, sink=sink,
-                   datadir=str(tmp_path / "faust-data"))
+        APP.format(
+            app_id=app_id,
+            bootstrap=bootstrap,
+            source=source,
+            sink=sink,
+            datadir=str(tmp_path / "faust-data"),
+        )
     )
-    log = open(tmp_path / "faust.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, str(app_file), "worker", "-l", "info", "--without-web"],
-        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
-    )
+    with open(tmp_path / "faust.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(app_file), "worker", "-l", "info", "--without-web"],
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ),
+        )
     try:
         p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
         await p.start()
@@ -75,12 +83,11 @@ async def test_faust_exactly_once_table(shared_embedded, tmp_path: Path) -> None
                 break
         assert proc.poll() is None, (tmp_path / "faust.log").read_text()[-3000:]
         assert values == ["a=1", "b=1", "a=2", "c=1", "a=3", "b=2"], (
-            (tmp_path / "faust.log").read_text()[-3000:]
-        )
+            tmp_path / "faust.log"
+        ).read_text()[-3000:]
     finally:
         proc.terminate()
         try:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()

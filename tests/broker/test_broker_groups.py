@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from broker_helpers import create_topic
 from conftest import unique
-
 
 
 async def _wait_assignment(consumers, total: int, timeout: float = 30.0) -> list[set]:
@@ -58,27 +57,35 @@ async def test_member_failure_triggers_rebalance(embedded, topic: str) -> None:
     bootstrap = embedded.bootstrap
     await create_topic(bootstrap, topic, partitions=4)
     group = unique("grp")
-    a = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
-                         session_timeout_ms=6000, heartbeat_interval_ms=300)
-    b = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
-                         session_timeout_ms=6000, heartbeat_interval_ms=300)
+    a = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=300,
+    )
+    b = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=300,
+    )
     await a.start()
     await b.start()
     try:
         await _wait_assignment([a, b], 4)
         # silence b's heartbeats without a LeaveGroup
-        b._coordinator._heartbeat_task.cancel()  # noqa: SLF001
-        b._coordinator._coordination_task.cancel()  # noqa: SLF001
+        b._coordinator._heartbeat_task.cancel()
+        b._coordinator._coordination_task.cancel()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and len(a.assignment()) != 4:
             await a.getmany(timeout_ms=100)
         assert len(a.assignment()) == 4
     finally:
         await a.stop()
-        try:
+        with contextlib.suppress(Exception):
             await b.stop()
-        except Exception:
-            pass
 
 
 async def _commit_and_read(bootstrap: str, topic: str, group: str) -> None:
@@ -87,8 +94,13 @@ async def _commit_and_read(bootstrap: str, topic: str, group: str) -> None:
     for i in range(10):
         await p.send_and_wait(topic, f"m{i}".encode())
     await p.stop()
-    c = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
-                         auto_offset_reset="earliest", enable_auto_commit=False)
+    c = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await c.start()
     got = 0
     while got < 7:

@@ -24,7 +24,12 @@ def _produce_raw(bootstrap: str, topic: str, records: bytes) -> int:
             )
         ],
     )
-    return raw_request(bootstrap, req, ProduceResponse, 7).responses[0].partition_responses[0].error_code
+    return (
+        raw_request(bootstrap, req, ProduceResponse, 7)
+        .responses[0]
+        .partition_responses[0]
+        .error_code
+    )
 
 
 def test_api_versions_v0_lists_apis(bootstrap: str) -> None:

@@ -11,15 +11,19 @@ from aiokafka import AIOKafkaProducer
 from broker_helpers import consume_all, create_topic
 
 
-
 async def test_aiokafka_roundtrip_keys_headers_acks_all(bootstrap: str, topic: str) -> None:
     await create_topic(bootstrap, topic, partitions=3)
     p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", compression_type="gzip")
     await p.start()
     try:
         futs = [
-            await p.send(topic, f"v{i}".encode(), key=f"k{i}".encode(), partition=i % 3,
-                         headers=[("h", b"x")])
+            await p.send(
+                topic,
+                f"v{i}".encode(),
+                key=f"k{i}".encode(),
+                partition=i % 3,
+                headers=[("h", b"x")],
+            )
             for i in range(300)
         ]
         metas = await asyncio.gather(*futs)
@@ -121,15 +125,21 @@ def test_kcat_produce_consume_metadata(bootstrap: str, topic: str) -> None:
     lines = "".join(f"line{i}\n" for i in range(20))
     r = subprocess.run(
         [kcat, "-b", bootstrap, "-P", "-t", topic, "-X", "allow.auto.create.topics=true"],
-        input=lines, capture_output=True, text=True, timeout=30,
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert r.returncode == 0, r.stderr
     r = subprocess.run(
         [kcat, "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [f"line{i}" for i in range(20)]
-    r = subprocess.run([kcat, "-b", bootstrap, "-L", "-t", topic],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [kcat, "-b", bootstrap, "-L", "-t", topic], capture_output=True, text=True, timeout=30
+    )
     assert f'topic "{topic}" with 1 partitions' in r.stdout

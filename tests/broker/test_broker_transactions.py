@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -34,7 +35,8 @@ def _produce(bootstrap: str, topic: str, records: bytes) -> tuple[int, int]:
         timeout_ms=10000,
         topic_data=[
             P.TopicProduceData(
-                name=topic, partition_data=[P.TopicProduceData.PartitionProduceData(index=0, records=records)]
+                name=topic,
+                partition_data=[P.TopicProduceData.PartitionProduceData(index=0, records=records)],
             )
         ],
     )
@@ -111,10 +113,8 @@ async def test_producer_fencing(bootstrap: str, topic: str) -> None:
             await new.send(topic, b"fresh")
     finally:
         await new.stop()
-        try:
+        with contextlib.suppress(Exception):
             await old.stop()
-        except Exception:
-            pass
     committed = await consume_all(bootstrap, topic, expected=1, isolation_level="read_committed")
     assert [m.value for m in committed] == [b"fresh"]
 
@@ -192,7 +192,5 @@ async def test_transaction_timeout_aborts(embedded, topic: str) -> None:
         msgs = await consume_all(bootstrap, topic, isolation_level="read_committed", idle=0.5)
         assert msgs == []
     finally:
-        try:
+        with contextlib.suppress(Exception):
             await p.stop()
-        except Exception:
-            pass

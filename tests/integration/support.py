@@ -135,7 +135,9 @@ class WorkerProcess:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            raise AssertionError(f"worker did not stop within {timeout}s; see {self.log_path}")
+            raise AssertionError(
+                f"worker did not stop within {timeout}s; see {self.log_path}"
+            ) from None
 
     def kill(self) -> None:
         assert self.process is not None

@@ -1,0 +1,30 @@
+"""The usage examples in docstrings run and are right."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "streamflow",
+    "streamflow.app",
+    "streamflow.topics",
+    "streamflow.dsl.stream",
+    "streamflow.dsl.topology",
+    "streamflow.runtime.batch",
+    "streamflow.runtime.processors",
+    "streamflow.runtime.sender",
+    "streamflow.runtime.settings",
+    "streamflow.runtime.dead_letters",
+    "streamflow.runtime.faust_codecs",
+    "streamflow.cli.loader",
+    "streamflow.cli.produce",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{name} has no examples"
+    assert result.failed == 0
