@@ -11,8 +11,9 @@ For every system x processing guarantee it:
    is caught up; latency = receive time of an output record - its timestamp (every job
    stamps its outputs with the input record's timestamp, which the generator sets to the
    wall-clock time of production);
-6. stops the job (SIGTERM, then SIGKILL after 20 s), verifies the outputs against the ground
-   truth and deletes the run's topics and consumer groups.
+6. keeps consuming 2 s more (so duplicate outputs are seen), stops the job (SIGTERM, then
+   SIGKILL after 20 s), verifies the outputs against the ground truth (last value per user,
+   outputs per user, total count) and deletes the run's topics and consumer groups.
 
 Throughput, as reported (all in *input* events/s):
 
@@ -43,6 +44,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -437,6 +439,19 @@ class OutputCollector:
                     self._handle(msg, now)
         return "done"
 
+    def settle(self, seconds: float) -> int:
+        """Keep consuming for ``seconds`` (catches outputs beyond the expected count, e.g.
+        duplicates); return how many arrived.
+        """
+        before = self.count
+        end = time.time() + seconds
+        while time.time() < end:
+            batch = self.consumer.consume(10_000, 0.1)
+            now = time.time()
+            for msg in batch:
+                self._handle(msg, now)
+        return self.count - before
+
     def close(self) -> None:
         """Close the consumer."""
         with contextlib.suppress(Exception):
@@ -485,7 +500,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted list (q in 0..100)."""
     if not sorted_values:
         return float("nan")
-    k = max(0, min(len(sorted_values) - 1, round(q / 100 * len(sorted_values) + 0.5) - 1))
+    k = max(0, min(len(sorted_values) - 1, math.ceil(q / 100 * len(sorted_values)) - 1))
     return sorted_values[k]
 
 
@@ -509,6 +524,7 @@ class BenchConfig:
     log_dir: Path
     keep_topics: bool = False
     first_output_timeout: float = 120.0
+    settle_seconds: float = 2.0
 
 
 def _stop_process(proc: subprocess.Popen[bytes], grace: float = 20.0) -> dict[str, Any]:
@@ -743,6 +759,7 @@ def run_job(
             result["latency_phase"] = {"outcome": "skipped: job did not catch up"}
 
         # ---- stop + verify
+        result["late_outputs"] = collector.settle(cfg.settle_seconds)
         sampler.finish()
         result["peak_rss_mb"] = round(sampler.peak_rss_bytes / 2**20, 1)
         result["peak_rss_main_hwm_mb"] = round(sampler.hwm_main / 2**20, 1)

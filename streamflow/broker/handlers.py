@@ -397,7 +397,7 @@ class RequestHandlers:
                 else:
                     found = part.offset_for_timestamp(p.timestamp)
                     if found is not None:
-                        off, ts = found, p.timestamp
+                        off, ts = found
                 presp.append(
                     {
                         "partition_index": p.partition_index,

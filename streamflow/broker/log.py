@@ -364,8 +364,8 @@ class PartitionLog:
         seg.remember_position(next_off, pos + end)
         return (data if end == len(data) else data[:end]), next_off
 
-    def offset_for_timestamp(self, ts: int) -> int | None:
-        """Offset of the first record with timestamp >= ``ts``, or None."""
+    def offset_for_timestamp(self, ts: int) -> tuple[int, int] | None:
+        """``(offset, timestamp)`` of the first record with timestamp >= ``ts``, or None."""
         from aiokafka.record.default_records import DefaultRecordBatch
 
         for seg in self.segments:
@@ -374,12 +374,12 @@ class PartitionLog:
             for h in seg.scan_from(seg.position_for_timestamp(ts)):
                 if h.max_timestamp >= ts:
                     if h.is_control:
-                        return h.base_offset
+                        return h.base_offset, h.max_timestamp
                     batch = DefaultRecordBatch(seg.read(h.start, h.size))
                     for rec in batch:
                         if rec.timestamp >= ts:
-                            return rec.offset
-                    return h.base_offset
+                            return rec.offset, rec.timestamp
+                    return h.base_offset, h.max_timestamp
         return None
 
     def delete_oldest(self) -> Segment | None:

@@ -270,7 +270,7 @@ class Partition:
         bound = self.last_stable_offset if read_committed else self.log.next_offset
         return offset < bound
 
-    def offset_for_timestamp(self, ts: int) -> int | None:
+    def offset_for_timestamp(self, ts: int) -> tuple[int, int] | None:
         return self.log.offset_for_timestamp(ts)
 
     # -- lifecycle ----------------------------------------------------------------------

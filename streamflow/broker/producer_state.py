@@ -11,7 +11,7 @@ Example:
     >>> ps.record(1, 0, 0, 9, base_offset=100, last_offset=109, transactional=False)
     >>> ps.check(1, 0, 0, 9)  # a retry of the same batch
     (0, 100)
-    >>> ps.check(1, 0, 20, 29)[0]  # a gap
+    >>> int(ps.check(1, 0, 20, 29)[0])  # a gap
     45
 """
 

@@ -7,6 +7,7 @@ its timeout passes or when its producer calls InitProducerId again.
 
 Example:
     >>> import asyncio, tempfile
+    >>> from pathlib import Path
     >>> from streamflow.broker.config import BrokerConfig
     >>> from streamflow.broker.flusher import Flusher
     >>> from streamflow.broker.offsets import OffsetStore
@@ -90,6 +91,8 @@ class TransactionCoordinator:
         'TransactionCoordinator'
     """
 
+    COMPACT_AFTER_LINES = 50_000
+
     def __init__(
         self, config: BrokerConfig, topics: TopicManager, offsets: OffsetStore, flusher: Flusher
     ) -> None:
@@ -104,6 +107,7 @@ class TransactionCoordinator:
         self.by_pid: dict[int, TxnMetadata] = {}
         self.next_pid = 0
         self.pid_reserved = 0
+        self._lines = 0
         self._replay()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._rewrite()
@@ -151,12 +155,17 @@ class TransactionCoordinator:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
+        self._lines = len(lines)
         os.close(self._fd)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def _persist(self, meta: TxnMetadata) -> None:
         os.write(self._fd, (meta.to_json() + "\n").encode())
-        self.flusher.mark_dirty(self)
+        self._lines += 1
+        if self._lines > self.COMPACT_AFTER_LINES:
+            self._rewrite()  # fsyncs the compacted file itself
+        else:
+            self.flusher.mark_dirty(self)
 
     def sync(self) -> None:
         os.fdatasync(self._fd)

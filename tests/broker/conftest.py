@@ -42,7 +42,10 @@ def shared_embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedd
 def embedded(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     """A private embedded broker (for restart / kill -9 tests)."""
     with embedded_broker(
-        tmp_path / "broker", compaction_interval_ms=300, transaction_check_interval_ms=200
+        tmp_path / "broker",
+        compaction_interval_ms=300,
+        retention_check_interval_ms=300,
+        transaction_check_interval_ms=200,
     ) as b:
         yield b
 

@@ -56,7 +56,7 @@ async def test_kill9_under_transactional_load(embedded, topic: str) -> None:
     embedded.kill()
     stop.set()
     with contextlib.suppress(BaseException):
-        await asyncio.wait_for(task, 15)
+        await asyncio.wait_for(task, 4)
     assert len(acked) >= 3, "load generator made no progress"
     embedded.start()
     # the same transactional id again: InitProducerId aborts the interrupted transaction
