@@ -152,5 +152,9 @@ def status(ctx: click.Context) -> None:
 
 
 def main() -> None:
-    """Entry point for ``python -m streamflow.broker``."""
+    """Entry point for ``python -m streamflow.broker``.
+
+    Example:
+        $ python -m streamflow.broker --listen 127.0.0.1:9192 --data state/broker
+    """
     broker(prog_name="python -m streamflow.broker")

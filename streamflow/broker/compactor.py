@@ -4,8 +4,10 @@
   older than ``retention.ms`` or while the partition exceeds ``retention.bytes``.
 * ``cleanup.policy=compact``: inactive segments are rewritten keeping, per key, only the
   latest record (looking at all inactive segments). Tombstones (null value) are kept for
-  ``delete.retention.ms`` after their timestamp. The active segment is never touched. Control
-  batches and transactional batches are copied unchanged (they are not compacted).
+  ``delete.retention.ms`` after their timestamp. The active segment and anything at or above
+  the last stable offset are never touched. Committed transactional records are compacted like
+  others (keeping their producer id/epoch and transactional flag); records of aborted
+  transactions are dropped; control batches (transaction markers) are kept.
 
 Rewriting happens in a worker thread on immutable segments; the swap happens on the event
 loop, one segment file at a time, keeping base offsets.
@@ -23,13 +25,13 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 
-from .log import Segment
+from .log import Segment, fsync_dir
 from .partition import Partition
-from .records import LOG_OVERHEAD, iter_batches
+from .records import LOG_OVERHEAD, BatchHeader, iter_batches
 
 if TYPE_CHECKING:
     from .server import Broker
@@ -37,43 +39,96 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+AbortedRanges = dict[int, list[tuple[int, int]]]
+
+
 def _read_file(path: Path) -> bytes:
     with open(path, "rb") as f:
         return f.read()
 
 
-def build_key_map(paths: list[Path]) -> dict[bytes, int]:
+def aborted_ranges(entries: list[tuple[int, int, int]]) -> AbortedRanges:
+    """Group ``(producer id, first offset, marker offset)`` entries by producer id.
+
+    Example:
+        >>> aborted_ranges([(7, 10, 20)])
+        {7: [(10, 20)]}
+    """
+    out: AbortedRanges = {}
+    for pid, first, last in entries:
+        out.setdefault(pid, []).append((first, last))
+    return out
+
+
+def _is_aborted(h: BatchHeader, aborted: AbortedRanges) -> bool:
+    return any(f <= h.base_offset <= last for f, last in aborted.get(h.producer_id, ()))
+
+
+def _records(raw: bytes) -> list[Any] | None:
+    try:
+        return list(DefaultRecordBatch(raw))
+    except Exception:  # e.g. a codec whose library is not installed: keep the batch as is
+        return None
+
+
+def build_key_map(paths: list[Path], aborted: AbortedRanges | None = None) -> dict[bytes, int]:
     """Latest offset per key over the given segment files (oldest first).
+
+    Records of aborted transactions do not count.
 
     Example:
         >>> build_key_map([])
         {}
     """
+    aborted = aborted or {}
     latest: dict[bytes, int] = {}
     for path in paths:
         data = _read_file(path)
         for h in iter_batches(data):
-            if h.is_control or h.is_transactional:
+            if h.is_control or (h.is_transactional and _is_aborted(h, aborted)):
                 continue
-            for rec in DefaultRecordBatch(data[h.start : h.end]):
+            for rec in _records(data[h.start : h.end]) or ():
                 if rec.key is not None:
                     latest[rec.key] = rec.offset
     return latest
 
 
 def clean_segment(
-    src: Path, dst: Path, latest: dict[bytes, int], tombstone_deadline_ms: int
+    src: Path,
+    dst: Path,
+    latest: dict[bytes, int],
+    tombstone_deadline_ms: int,
+    aborted: AbortedRanges | None = None,
 ) -> tuple[int, int]:
-    """Write a compacted copy of ``src`` to ``dst``; returns (records kept, records dropped)."""
+    """Write a compacted copy of ``src`` to ``dst``; returns (records kept, records dropped).
+
+    Keeps the latest record per key, drops expired tombstones and aborted transactional
+    data; control batches are copied unchanged.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> (d / "in.log").write_bytes(b"")
+        0
+        >>> clean_segment(d / "in.log", d / "out.log", {}, 0)
+        (0, 0)
+    """
+    aborted = aborted or {}
     data = _read_file(src)
     out: list[bytes | bytearray] = []
     kept = dropped = 0
     for h in iter_batches(data):
         raw = data[h.start : h.end]
-        if h.is_control or h.is_transactional:
+        if h.is_control:
             out.append(raw)
             continue
-        records = list(DefaultRecordBatch(raw))
+        if h.is_transactional and _is_aborted(h, aborted):
+            dropped += h.record_count
+            continue
+        records = _records(raw)
+        if records is None:
+            out.append(raw)
+            continue
         keep = [
             r
             for r in records
@@ -93,7 +148,13 @@ def clean_segment(
         base = keep[0].offset
         seq = -1 if h.base_sequence < 0 else (h.base_sequence + base - h.base_offset) & 0x7FFFFFFF
         builder = DefaultRecordBatchBuilder(
-            2, h.attributes & 0x07, 0, h.producer_id, h.producer_epoch, seq, 1 << 30
+            2,
+            h.attributes & 0x07,
+            1 if h.is_transactional else 0,
+            h.producer_id,
+            h.producer_epoch,
+            seq,
+            1 << 30,
         )
         for r in keep:
             builder.append(r.offset - base, r.timestamp, r.key, r.value, list(r.headers))
@@ -108,6 +169,7 @@ def clean_segment(
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, dst)
+    fsync_dir(dst.parent)
     return kept, dropped
 
 
@@ -190,7 +252,9 @@ class LogCleaner:
 
     async def compact_partition(self, part: Partition, delete_retention_ms: int) -> bool:
         """Compact the inactive segments of ``part``; returns True if anything changed."""
-        segments = list(part.log.segments[:-1])
+        # only segments entirely below the LSO: open transactions are not decided yet
+        lso = part.last_stable_offset
+        segments = [s for s in part.log.segments[:-1] if s.next_offset <= lso]
         if not segments or part.closed:
             return False
         upto = segments[-1].next_offset
@@ -201,13 +265,16 @@ class LogCleaner:
         if last_upto == upto and time.monotonic() - last_time < 600:
             return False
         paths = [s.log_path for s in segments]
-        latest = await asyncio.to_thread(build_key_map, paths)
+        aborted = aborted_ranges(part.aborted)
+        latest = await asyncio.to_thread(build_key_map, paths, aborted)
         deadline = now_ms - delete_retention_ms
         cleaned: list[tuple[Segment, Path]] = []
         total_dropped = 0
         for seg in segments:
             dst = seg.log_path.with_suffix(".cleaned")
-            _, dropped = await asyncio.to_thread(clean_segment, seg.log_path, dst, latest, deadline)
+            _, dropped = await asyncio.to_thread(
+                clean_segment, seg.log_path, dst, latest, deadline, aborted
+            )
             total_dropped += dropped
             cleaned.append((seg, dst))
         if part.closed or part.log.segments[: len(segments)] != segments:
@@ -224,6 +291,7 @@ class LogCleaner:
             )
             fresh.write_index()
             part.log.segments[i] = fresh
+        fsync_dir(part.directory)
         self._cleaned_upto[key] = (upto, time.monotonic())
         if total_dropped:
             log.info(

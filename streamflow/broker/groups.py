@@ -54,7 +54,12 @@ class JoinResult:
 
 @dataclass
 class Member:
-    """One group member as the coordinator sees it."""
+    """One group member as the coordinator sees it.
+
+    Example:
+        >>> Member("m-1", "client", None, 10.0, 30.0, [("range", b"meta")]).metadata_for("range")
+        b'meta'
+    """
 
     member_id: str
     client_id: str
@@ -243,6 +248,8 @@ class GroupCoordinator:
                     votes[name] = votes.get(name, 0) + 1
                     break
         leader_protocols = [n for n, _ in group.members[next(iter(group.members))].protocols]
+        if not votes:  # cannot happen after the join-time check; never leave a group stuck
+            votes = {leader_protocols[0]: 1}
         protocol = max(votes, key=lambda n: (votes[n], -leader_protocols.index(n)))
         group.protocol = protocol
         if group.leader not in group.members:

@@ -147,7 +147,8 @@ class RequestHandlers:
                 n = t.num_partitions
                 if t.assignments:
                     n = len(t.assignments)
-                configs = {c.name: c.value for c in (t.configs or [])}
+                # a null value means "use the default"
+                configs = {c.name: c.value for c in (t.configs or []) if c.value is not None}
                 if req.validate_only:
                     if self.topics.get(t.name) is not None:
                         raise BrokerError(ErrorCode.TOPIC_ALREADY_EXISTS, "exists")

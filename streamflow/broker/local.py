@@ -126,6 +126,10 @@ def ensure_local_broker(data_dir: Path, timeout: float = 30.0) -> str:
     """Return ``host:port`` of the background broker for ``data_dir``, starting it if needed.
 
     Safe to call from several processes at once (a file lock serialises the spawn).
+
+    Example:
+        >>> ensure_local_broker(Path("state/broker"))  # doctest: +SKIP
+        '127.0.0.1:9192'
     """
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -175,7 +179,12 @@ def ensure_local_broker(data_dir: Path, timeout: float = 30.0) -> str:
 
 
 def stop_local_broker(data_dir: Path, timeout: float = 15.0) -> bool:
-    """Stop the background broker of ``data_dir``; False if none was running."""
+    """Stop the background broker of ``data_dir``; False if none was running.
+
+    Example:
+        >>> stop_local_broker(Path("/nonexistent-streamflow-dir"))
+        False
+    """
     data_dir = Path(data_dir)
     info = read_broker_file(data_dir)
     if not info or not pid_alive(int(info["pid"])):

@@ -31,6 +31,7 @@ import struct
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,16 @@ _IDX_HEADER = struct.Struct(">qqq")  # next_offset, max_timestamp, size
 _IDX_ENTRY = struct.Struct(">qqq")  # offset, position, running max timestamp before entry
 _HOP = struct.Struct(">qi11xi")  # baseOffset, length, lastOffsetDelta (bytes 0..27)
 _HOP_SIZE = _HOP.size
+
+# Zero-filled preallocation: overwriting blocks that already exist makes ``fdatasync`` a pure
+# data write, while appending needs a journal commit for every size change (measured ~3x
+# slower per sync on ext4). A worker fills ahead of the write position; the loop never writes
+# into a range being filled (it waits in the rare case it catches up).
+PREALLOC_MIN_SEGMENT = 1 << 20
+_PREALLOC_MIN_CHUNK = 1 << 20
+_PREALLOC_MAX_CHUNK = 16 << 20
+_ZEROS = bytes(1 << 20)
+_prealloc_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prealloc")
 
 
 @dataclass
@@ -56,6 +67,20 @@ class LogConfig:
     segment_bytes: int = 64 * 1024 * 1024
     segment_ms: int = 7 * 24 * 3600 * 1000
     index_interval_bytes: int = 4096
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory so that files created or renamed in it survive a power loss.
+
+    Example:
+        >>> import tempfile
+        >>> fsync_dir(Path(tempfile.mkdtemp()))
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def segment_name(base_offset: int) -> str:
@@ -92,6 +117,12 @@ class Segment:
         self._last_index_pos = -(1 << 62)
         self._pos_cache: dict[int, int] = {}
         self.closed = False
+        self.prealloc_limit = 0  # 0: no preallocation (inactive or tiny segments)
+        self.prepared_end = 0
+        self._fill: Future[None] | None = None
+        self._fill_start = 0
+        self._fill_end = 0
+        self.unsynced_bytes = 0
 
     @property
     def log_path(self) -> Path:
@@ -105,7 +136,7 @@ class Segment:
     def create(cls, directory: Path, base_offset: int) -> Segment:
         """Create an empty segment file (the new active segment)."""
         path = directory / (segment_name(base_offset) + ".log")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         seg = cls(directory, base_offset, fd)
         seg.size = os.fstat(fd).st_size
         return seg
@@ -150,7 +181,10 @@ class Segment:
             self._index_batch(h.base_offset, h.start, h.max_timestamp, index_interval)
         if headers:
             self.next_offset = headers[-1].last_offset + 1
-        if valid_end < file_size:
+        tail_is_zeros = data.count(0, valid_end) == file_size - valid_end
+        if valid_end < file_size and tail_is_zeros and check_crc:
+            self.prepared_end = file_size  # preallocated space, not damage
+        elif valid_end < file_size:
             log.warning(
                 "%s: truncating %d bytes of torn/corrupt tail at position %d",
                 self.log_path,
@@ -173,14 +207,51 @@ class Segment:
     def append(self, data: bytes | bytearray, batches: list[BatchHeader], interval: int) -> None:
         """Write ``data`` (whole batches with offsets assigned) at the end of the file."""
         start = self.size
+        end = start + len(data)
+        if self._fill is not None and (self._fill.done() or end > self._fill_start):
+            self._finish_fill()
         mv = memoryview(data)
         written = 0
         while written < len(data):
-            written += os.write(self.fd, mv[written:])
+            written += os.pwrite(self.fd, mv[written:], start + written)
         for h in batches:
             self._index_batch(h.base_offset, start + h.start, h.max_timestamp, interval)
-        self.size = start + len(data)
+        self.size = end
+        self.unsynced_bytes += len(data)
         self.next_offset = batches[-1].last_offset + 1
+        if (
+            self._fill is None
+            and self.prealloc_limit
+            and self.prepared_end - end < _PREALLOC_MIN_CHUNK
+            and self.prepared_end < self.prealloc_limit
+        ):
+            chunk = min(max(end, _PREALLOC_MIN_CHUNK), _PREALLOC_MAX_CHUNK)
+            self._fill_start = max(self.prepared_end, end)
+            self._fill_end = min(self._fill_start + chunk, self.prealloc_limit)
+            if self._fill_end > self._fill_start:
+                self._fill = _prealloc_pool.submit(
+                    _zero_fill, self.fd, self._fill_start, self._fill_end
+                )
+
+    def _finish_fill(self) -> None:
+        """Wait for the running zero-fill (if any) and account for it."""
+        fill, self._fill = self._fill, None
+        if fill is None:
+            return
+        try:
+            fill.result()
+            self.prepared_end = max(self.prepared_end, self._fill_end)
+        except OSError as e:
+            log.warning("%s: preallocation failed: %s", self.log_path, e)
+            self.prealloc_limit = 0
+
+    def seal(self) -> None:
+        """Stop preallocating and cut the file to its logical size (segment goes inactive)."""
+        self._finish_fill()
+        self.prealloc_limit = 0
+        if not self.closed and os.fstat(self.fd).st_size != self.size:
+            os.ftruncate(self.fd, self.size)
+        self.prepared_end = self.size
 
     def read(self, pos: int, n: int) -> bytes:
         """Read ``n`` bytes at ``pos`` (fewer at the end of the file)."""
@@ -237,10 +308,12 @@ class Segment:
     def sync(self) -> None:
         """fdatasync the log file."""
         if not self.closed:
+            self.unsynced_bytes = 0
             os.fdatasync(self.fd)
 
     def close(self) -> None:
         if not self.closed:
+            self.seal()
             self.closed = True
             os.close(self.fd)
 
@@ -249,6 +322,13 @@ class Segment:
         self.close()
         for p in (self.log_path, self.index_path):
             p.unlink(missing_ok=True)
+
+
+def _zero_fill(fd: int, start: int, end: int) -> None:
+    pos = start
+    while pos < end:
+        pos += os.pwrite(fd, memoryview(_ZEROS)[: min(len(_ZEROS), end - pos)], pos)
+    os.fdatasync(fd)
 
 
 class PartitionLog:
@@ -277,7 +357,13 @@ class PartitionLog:
             self.segments.append(Segment.load(directory, base, active, config.index_interval_bytes))
         if not self.segments:
             self.segments.append(Segment.create(directory, 0))
+            fsync_dir(directory)
         self.bases = [s.base_offset for s in self.segments]
+        self._enable_prealloc(self.active)
+
+    def _enable_prealloc(self, seg: Segment) -> None:
+        if self.config.segment_bytes >= PREALLOC_MIN_SEGMENT:
+            seg.prealloc_limit = self.config.segment_bytes
 
     @property
     def active(self) -> Segment:
@@ -311,10 +397,13 @@ class PartitionLog:
     def roll(self) -> Segment:
         """Close the active segment for writes and start a new one at the log end."""
         old = self.active
+        old.seal()
         old.write_index()
         old.sync()
         seg = Segment.create(self.directory, old.next_offset)
+        fsync_dir(self.directory)
         seg.next_offset = old.next_offset
+        self._enable_prealloc(seg)
         self.segments.append(seg)
         self.bases.append(seg.base_offset)
         return seg
@@ -391,18 +480,11 @@ class PartitionLog:
         seg.delete()
         return seg
 
-    def truncate_all_to(self, offset: int) -> None:
-        """Delete everything and restart the (empty) log at ``offset``."""
-        for seg in self.segments:
-            seg.delete()
-        seg = Segment.create(self.directory, offset)
-        self.segments = [seg]
-        self.bases = [offset]
-
     def close(self) -> None:
         """Write the active index and close all files."""
         try:
             if not self.active.closed:
+                self.active.seal()
                 self.active.write_index()
         except OSError:
             pass

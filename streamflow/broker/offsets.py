@@ -28,6 +28,8 @@ import logging
 import os
 from pathlib import Path
 
+from .log import fsync_dir
+
 log = logging.getLogger(__name__)
 
 OffsetKey = tuple[str, str, int]
@@ -94,6 +96,7 @@ class OffsetStore:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
+        fsync_dir(self.path.parent)
         self._lines = len(lines)
 
     def _append(self, lines: list[str]) -> None:
@@ -121,9 +124,6 @@ class OffsetStore:
             lines.append(json.dumps({"p": pid, "c": [group, t, p, o, m]}))
         self._append(lines)
 
-    def has_pending(self, pid: int) -> bool:
-        return pid in self.pending
-
     def end_transaction(self, pid: int, commit: bool) -> None:
         """Apply (commit) or drop (abort) the offsets staged by ``pid``."""
         staged = self.pending.pop(pid, None)
@@ -134,9 +134,11 @@ class OffsetStore:
         self._append([json.dumps({"e": pid, "ok": commit})])
 
     def get(self, group: str, topic: str, partition: int) -> tuple[int, str] | None:
+        """The committed ``(offset, metadata)`` or None."""
         return self.offsets.get((group, topic, partition))
 
     def group_offsets(self, group: str) -> dict[tuple[str, int], tuple[int, str]]:
+        """All committed offsets of ``group`` by (topic, partition)."""
         return {(t, p): v for (g, t, p), v in self.offsets.items() if g == group}
 
     def delete_topic(self, topic: str) -> None:
@@ -148,9 +150,11 @@ class OffsetStore:
             self._append([json.dumps({"d": topic})])
 
     def sync(self) -> None:
+        """fdatasync the offsets log."""
         os.fdatasync(self._fd)
 
     def close(self) -> None:
+        """fsync and close the offsets log."""
         try:
             os.fsync(self._fd)
         finally:

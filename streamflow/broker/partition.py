@@ -1,12 +1,12 @@
 """One topic partition: log, producer state, transaction bookkeeping and long-poll wakeups.
 
 Example:
-    >>> import asyncio, tempfile
-    >>> from streamflow.broker.records import build_control_batch, iter_batches
+    >>> import tempfile
     >>> p = Partition("t", 0, Path(tempfile.mkdtemp()), LogConfig())
-    >>> b = bytes(build_control_batch(-1, -1, True, 0))
-    >>> p.high_watermark
+    >>> p.write_marker(pid=7, epoch=0, commit=True)
     0
+    >>> p.high_watermark
+    1
     >>> p.close()
 """
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BrokerError, ErrorCode
-from .log import LogConfig, PartitionLog
+from .log import LogConfig, PartitionLog, fsync_dir
 from .producer_state import ProducerStateTable
 from .records import (
     CONTROL_COMMIT,
@@ -89,6 +89,7 @@ class Partition:
             directory / ABORTED_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
         )
         self._segment_count = len(self.log.segments)
+        self._aborted_dirty = False
 
     # -- recovery -----------------------------------------------------------------------
     def _load_aborted(self) -> None:
@@ -112,8 +113,12 @@ class Partition:
     def _rewrite_aborted(self) -> None:
         path = self.directory / ABORTED_FILE
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(b"".join(_ABORTED.pack(*e) for e in self.aborted))
+        with open(tmp, "wb") as f:
+            f.write(b"".join(_ABORTED.pack(*e) for e in self.aborted))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_dir(self.directory)
 
     def _recover_producer_state(self) -> None:
         table, snap_offset = ProducerStateTable.load(self.directory / SNAPSHOT_FILE)
@@ -228,6 +233,7 @@ class Partition:
             self.aborted.append(entry)
             self._aborted_marks.add(offset)
             os.write(self._aborted_fd, _ABORTED.pack(*entry))
+            self._aborted_dirty = True
         self._after_write()
         return offset
 
@@ -265,22 +271,26 @@ class Partition:
             aborted = [(p, f) for p, f, _ in self.aborted[i:] if f < next_off] or None
         return FetchResult(0, hw, lso, start, data, aborted)
 
-    def available(self, offset: int, read_committed: bool) -> bool:
-        """Whether a fetch at ``offset`` would return something right now."""
-        bound = self.last_stable_offset if read_committed else self.log.next_offset
-        return offset < bound
-
     def offset_for_timestamp(self, ts: int) -> tuple[int, int] | None:
+        """``(offset, timestamp)`` of the first record at or after ``ts``, or None."""
         return self.log.offset_for_timestamp(ts)
 
     # -- lifecycle ----------------------------------------------------------------------
+    @property
+    def unsynced_bytes(self) -> int:
+        """Bytes appended since the last sync (the flusher syncs small amounts inline)."""
+        return self.log.active.unsynced_bytes
+
     def sync(self) -> None:
-        """fsync the active segment and the aborted-transaction index."""
+        """fsync the active segment and, if it changed, the aborted-transaction index."""
         if not self.closed:
             self.log.active.sync()
-            os.fdatasync(self._aborted_fd)
+            if self._aborted_dirty:
+                self._aborted_dirty = False
+                os.fdatasync(self._aborted_fd)
 
     def close(self) -> None:
+        """Snapshot producer state and close all files."""
         if self.closed:
             return
         try:

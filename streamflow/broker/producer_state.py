@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ErrorCode
+from .log import fsync_dir
 
 MAX_CACHED_BATCHES = 5
+PRODUCER_EXPIRATION_MS = 7 * 24 * 3600 * 1000
+"""Idle producers (no open transaction) are forgotten after this long, like Kafka's
+``producer.id.expiration.ms``; a later retry from them is accepted as a new sequence."""
 
 
 @dataclass
@@ -42,6 +47,7 @@ class ProducerEntry:
         default_factory=lambda: deque(maxlen=MAX_CACHED_BATCHES)
     )
     txn_first_offset: int = -1
+    last_seen_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
     @property
     def last_seq(self) -> int:
@@ -103,6 +109,7 @@ class ProducerStateTable:
             if old is not None and old.txn_first_offset >= 0:
                 entry.txn_first_offset = old.txn_first_offset
             self.entries[pid] = entry
+        entry.last_seen_ms = int(time.time() * 1000)
         if first_seq >= 0:
             entry.batches.append((first_seq, last_seq, base_offset, last_offset))
         if transactional and entry.txn_first_offset < 0:
@@ -134,7 +141,12 @@ class ProducerStateTable:
 
     def to_json(self) -> dict[str, object]:
         return {
-            str(pid): {"e": e.epoch, "b": list(e.batches), "t": e.txn_first_offset}
+            str(pid): {
+                "e": e.epoch,
+                "b": list(e.batches),
+                "t": e.txn_first_offset,
+                "s": e.last_seen_ms,
+            }
             for pid, e in self.entries.items()
         }
 
@@ -146,17 +158,38 @@ class ProducerStateTable:
             for b in d["b"]:  # type: ignore[union-attr]
                 entry.batches.append(tuple(b))  # type: ignore[arg-type]
             entry.txn_first_offset = int(d["t"])  # type: ignore[arg-type]
+            entry.last_seen_ms = int(d.get("s", entry.last_seen_ms))  # type: ignore[arg-type]
             t.entries[int(pid)] = entry
         return t
 
+    def expire(self, now_ms: int, max_idle_ms: int = PRODUCER_EXPIRATION_MS) -> int:
+        """Forget producers idle for ``max_idle_ms`` without an open transaction.
+
+        Example:
+            >>> t = ProducerStateTable()
+            >>> t.record(1, 0, 0, 0, 0, 0, transactional=False)
+            >>> t.expire(now_ms=2**62)
+            1
+        """
+        stale = [
+            pid
+            for pid, e in self.entries.items()
+            if e.txn_first_offset < 0 and now_ms - e.last_seen_ms > max_idle_ms
+        ]
+        for pid in stale:
+            del self.entries[pid]
+        return len(stale)
+
     def save(self, path: Path, offset: int) -> None:
         """Atomically write a snapshot valid for the log up to ``offset`` (exclusive)."""
+        self.expire(int(time.time() * 1000))
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w") as f:
             json.dump({"offset": offset, "producers": self.to_json()}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
 
     @classmethod
     def load(cls, path: Path) -> tuple[ProducerStateTable, int]:

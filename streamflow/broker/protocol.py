@@ -121,7 +121,15 @@ API_VERSIONS_KEY = 18
 
 
 class ProtocolError(Exception):
-    """The request cannot be decoded; the connection gets closed (as Kafka does)."""
+    """The request cannot be decoded; the connection gets closed (as Kafka does).
+
+    Example:
+        >>> try:
+        ...     decode_request(b"x")
+        ... except ProtocolError:
+        ...     print("closed")
+        closed
+    """
 
 
 @dataclass
@@ -148,6 +156,13 @@ def decode_request(payload: bytes) -> DecodedRequest:
     """Decode one request frame (without the 4-byte length prefix).
 
     Unsupported (key, version) pairs come back with ``body=None``.
+
+    Example:
+        >>> from kafka.protocol.metadata import ApiVersionsRequest
+        >>> r = ApiVersionsRequest[0]()
+        >>> r.with_header(correlation_id=1, client_id="x")
+        >>> decode_request(bytes(r.encode(header=True))).supported
+        True
     """
     try:
         header = RequestHeader.decode(io.BytesIO(payload), flexible=False)
@@ -191,13 +206,24 @@ def make_response(spec: ApiSpec, version: int, values: dict[str, Any]) -> Any:
 
 
 def encode_response(response: Any, correlation_id: int) -> bytes:
-    """Frame a response (length prefix + header + body)."""
+    """Frame a response (length prefix + header + body).
+
+    Example:
+        >>> r = make_response(API_TABLE[12], 0, {"error_code": 0})
+        >>> len(encode_response(r, 5))
+        10
+    """
     response.with_header(correlation_id=correlation_id)
     return bytes(response.encode(header=True, framed=True))
 
 
 def api_versions_body() -> list[dict[str, int]]:
-    """The advertised version table as ApiVersions entries."""
+    """The advertised version table as ApiVersions entries.
+
+    Example:
+        >>> api_versions_body()[0]
+        {'api_key': 0, 'min_version': 3, 'max_version': 7}
+    """
     return [
         {"api_key": s.key, "min_version": s.min_version, "max_version": s.max_version}
         for s in _SPECS
@@ -205,7 +231,12 @@ def api_versions_body() -> list[dict[str, int]]:
 
 
 def unsupported_api_versions(correlation_id: int) -> bytes:
-    """Kafka's answer to an ApiVersions version it does not know: v0 body, error 35."""
+    """Kafka's answer to an ApiVersions version it does not know: v0 body, error 35.
+
+    Example:
+        >>> unsupported_api_versions(1)[8:10] == (35).to_bytes(2, "big")
+        True
+    """
     resp = ApiVersionsResponse[0](
         error_code=ErrorCode.UNSUPPORTED_VERSION,
         api_keys=[

@@ -25,7 +25,6 @@ HEADER = struct.Struct(">qiiBIhiqqqhii")
 HEADER_SIZE = HEADER.size  # 61
 LOG_OVERHEAD = 12  # baseOffset + batchLength
 _OFFSET = struct.Struct(">q")
-_OFFSET_AND_LEN = struct.Struct(">qi")
 _EPOCH = struct.Struct(">i")
 _CRC = struct.Struct(">I")
 
@@ -239,13 +238,3 @@ def control_type(batch: bytes | bytearray | memoryview) -> int:
 
     rec = next(iter(DefaultRecordBatch(bytes(batch))))
     return struct.unpack_from(">hh", rec.key)[1]
-
-
-def offset_and_length(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
-    """Read baseOffset and batchLength at ``pos``.
-
-    Example:
-        >>> offset_and_length(build_control_batch(1, 0, True, 0), 0)[0]
-        0
-    """
-    return _OFFSET_AND_LEN.unpack_from(buf, pos)

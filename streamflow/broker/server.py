@@ -25,6 +25,7 @@ import fcntl
 import inspect
 import logging
 import os
+import resource
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,7 @@ class Broker:
     async def start(self) -> None:
         """Open the data directory, recover state and start listening."""
         cfg = self.config
+        _raise_fd_limit()
         try:
             cfg.data_dir.mkdir(parents=True, exist_ok=True)
             self._lock_fd = os.open(cfg.data_dir / "broker.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -142,8 +144,8 @@ class Broker:
 
     async def stop(self) -> None:
         """Stop accepting, finish in-flight work, sync and close everything."""
-        if self.stopping:
-            return
+        if self.stopping or not hasattr(self, "cleaner"):
+            return  # already stopped, or never fully started
         self.stopping = True
         if self._server is not None:
             self._server.close()
@@ -274,6 +276,16 @@ class Broker:
         assert deferred.waiter is not None
         await deferred.waiter
         return encode_response(make_response(spec, version, deferred.response), correlation_id)
+
+
+def _raise_fd_limit() -> None:
+    # Every partition keeps its segment files open; the default soft limit (1024) is low.
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        pass
 
 
 __all__ = ["Broker", "BrokerStartError", "ErrorCode"]

@@ -121,6 +121,11 @@ def embedded_broker(data_dir: Path, port: int = 0, **options: Any) -> Iterator[E
     """Run a broker subprocess for the duration of the block.
 
     ``options`` are broker options (e.g. ``compaction_interval_ms=500``).
+
+    Example:
+        >>> with embedded_broker(Path("/tmp/sf-doc-broker")) as b:  # doctest: +SKIP
+        ...     b.kill()
+        ...     b.restart()
     """
     b = EmbeddedBroker(data_dir, port or free_port(), options)
     b.start()

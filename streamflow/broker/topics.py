@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .config import TOPIC_CONFIG_NAMES, BrokerConfig
 from .errors import BrokerError, ErrorCode
-from .log import LogConfig
+from .log import LogConfig, fsync_dir
 from .partition import Partition
 
 log = logging.getLogger(__name__)
@@ -148,11 +148,9 @@ class TopicManager:
             num_partitions = self.config.num_partitions
         if num_partitions < 1 or num_partitions > 10000:
             raise BrokerError(ErrorCode.INVALID_PARTITIONS, "partitions must be in 1..10000")
-        for k, v in configs.items():
+        for k in configs:
             if k not in TOPIC_CONFIG_NAMES:
                 raise BrokerError(ErrorCode.INVALID_CONFIG, f"unknown topic config {k!r}")
-            if v is None:
-                raise BrokerError(ErrorCode.INVALID_CONFIG, f"null value for {k!r}")
         for k in ("segment.bytes", "segment.ms", "retention.ms", "retention.bytes"):
             if k in configs:
                 try:
@@ -168,6 +166,8 @@ class TopicManager:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, directory / "topic.json")
+        fsync_dir(directory)
+        fsync_dir(self.root)
         topic = self._open(name, num_partitions, configs)
         log.info("created topic %s with %d partition(s)", name, num_partitions)
         return topic

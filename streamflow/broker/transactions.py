@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from .config import BrokerConfig
 from .errors import ErrorCode
 from .flusher import Flusher
+from .log import fsync_dir
 from .offsets import OffsetStore
 from .topics import TopicManager
 
@@ -155,6 +156,7 @@ class TransactionCoordinator:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
+        fsync_dir(self.path.parent)
         self._lines = len(lines)
         os.close(self._fd)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -79,3 +79,25 @@ async def test_time_retention_drops_old_segments(embedded, topic: str) -> None:
     assert start >= 40
     msgs = await consume_all(bootstrap, topic, idle=0.5)
     assert [m.value for m in msgs][-5:] == [f"new{i}".encode() for i in range(5)]
+
+
+async def test_size_retention_keeps_the_partition_bounded(embedded, topic: str) -> None:
+    bootstrap = embedded.bootstrap
+    await create_topic(
+        bootstrap, topic, configs={"retention.bytes": "3000", "segment.bytes": "1024"}
+    )
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await p.start()
+    for i in range(60):
+        await p.send_and_wait(topic, f"{i}".encode() * 40)
+    await p.stop()
+    deadline = time.monotonic() + 10
+    msgs: list = []
+    while time.monotonic() < deadline:
+        msgs = await consume_all(bootstrap, topic, idle=0.5)
+        if msgs and msgs[0].offset > 0 and sum(len(m.value) for m in msgs) < 6000:
+            break
+        await asyncio.sleep(0.3)
+    assert msgs and msgs[0].offset > 0, "nothing was deleted"
+    assert msgs[-1].offset == 59
+    assert sum(len(m.value) for m in msgs) < 6000

@@ -65,3 +65,36 @@ def test_unwritable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "not usable" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_foreground_broker_stops_gracefully_on_sigint(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from streamflow.broker.testing import free_port
+
+    port = free_port()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["STREAMFLOW_STATE_DIR"] = str(tmp_path / "state")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamflow.broker", "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not probe("127.0.0.1", port):
+            time.sleep(0.05)
+        info = tmp_path / "state" / "broker" / "broker.json"
+        assert info.exists(), "default data dir must be $STREAMFLOW_STATE_DIR/broker"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert b"broker stopped" in out and b"Traceback" not in out
+    assert not info.exists()

@@ -10,6 +10,8 @@ from aiokafka import AIOKafkaProducer
 from broker_helpers import consume_all, create_topic
 from conftest import unique
 
+from streamflow.broker.records import iter_batches
+
 
 async def _txn_load(
     bootstrap: str,
@@ -79,6 +81,12 @@ async def test_kill9_under_transactional_load(embedded, topic: str) -> None:
     assert len(msgs) == 20 * len(by_txn)
 
 
+def _logical_end(data: bytes | bytearray) -> int:
+    """End of the last complete batch (segment files may carry zero-filled preallocation)."""
+    batches = list(iter_batches(data))
+    return batches[-1].end if batches else 0
+
+
 def _segment(data_dir: Path, topic: str) -> Path:
     return data_dir / "topics" / topic / "0" / ("0" * 20 + ".log")
 
@@ -94,8 +102,10 @@ async def test_torn_tail_is_truncated(embedded, topic: str) -> None:
     embedded.kill()
     seg = _segment(embedded.data_dir, topic)
     data = seg.read_bytes()
-    with open(seg, "ab") as f:
-        f.write(data[: len(data) // 20 * 2 + 30])  # a partial (torn) batch after the last one
+    end = _logical_end(data)
+    with open(seg, "r+b") as f:  # a partial (torn) batch right after the last complete one
+        f.seek(end)
+        f.write(data[: end // 20 * 2 + 30])
     embedded.start()
     msgs = await consume_all(bootstrap, topic, expected=10)
     assert [m.value for m in msgs] == [f"m{i}".encode() for i in range(10)]
@@ -121,8 +131,44 @@ async def test_corrupt_last_batch_is_not_served(embedded, topic: str) -> None:
     embedded.kill()
     seg = _segment(embedded.data_dir, topic)
     data = bytearray(seg.read_bytes())
-    data[-1] ^= 0xFF  # flip a bit inside the last batch: CRC mismatch
+    data[_logical_end(data) - 1] ^= 0xFF  # flip a bit inside the last batch: CRC mismatch
     seg.write_bytes(bytes(data))
     embedded.start()
     msgs = await consume_all(bootstrap, topic, idle=1.0)
     assert [m.value for m in msgs] == [f"m{i}".encode() for i in range(4)]
+
+
+async def test_clients_survive_broker_restart(embedded, topic: str) -> None:
+    """A running producer and group consumer carry on across a kill -9 and restart."""
+    from aiokafka import AIOKafkaConsumer
+
+    bootstrap = embedded.bootstrap
+    await create_topic(bootstrap, topic)
+    c = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=unique("grp"),
+        auto_offset_reset="earliest",
+        heartbeat_interval_ms=300,
+    )
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await c.start()
+    await p.start()
+    got: list[bytes] = []
+    try:
+        for i in range(5):
+            await p.send_and_wait(topic, f"before{i}".encode())
+        embedded.kill()
+        embedded.start()
+        for i in range(5):
+            await p.send_and_wait(topic, f"after{i}".encode())
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(got) < 10 and asyncio.get_running_loop().time() < deadline:
+            for msgs in (await c.getmany(timeout_ms=200)).values():
+                got += [m.value for m in msgs]
+    finally:
+        await p.stop()
+        await c.stop()
+    assert sorted(set(got)) == sorted(
+        [f"before{i}".encode() for i in range(5)] + [f"after{i}".encode() for i in range(5)]
+    )

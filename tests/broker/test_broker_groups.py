@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import subprocess
+import sys
 import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -52,9 +53,25 @@ async def test_three_member_rebalance(bootstrap: str, topic: str) -> None:
             await c.stop()
 
 
-async def test_member_failure_triggers_rebalance(embedded, topic: str) -> None:
-    """A member that stops heartbeating is expired after its session timeout."""
-    bootstrap = embedded.bootstrap
+MEMBER_SCRIPT = """
+import asyncio, sys
+from aiokafka import AIOKafkaConsumer
+
+async def main():
+    c = AIOKafkaConsumer(sys.argv[2], bootstrap_servers=sys.argv[1], group_id=sys.argv[3],
+                         session_timeout_ms=6000, heartbeat_interval_ms=300)
+    await c.start()
+    while True:
+        await c.getmany(timeout_ms=200)
+        if c.assignment():
+            print("assigned", flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def test_member_failure_triggers_rebalance(bootstrap: str, topic: str) -> None:
+    """A member killed with SIGKILL (no LeaveGroup) is expired after its session timeout."""
     await create_topic(bootstrap, topic, partitions=4)
     group = unique("grp")
     a = AIOKafkaConsumer(
@@ -64,28 +81,27 @@ async def test_member_failure_triggers_rebalance(embedded, topic: str) -> None:
         session_timeout_ms=6000,
         heartbeat_interval_ms=300,
     )
-    b = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=group,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=300,
-    )
     await a.start()
-    await b.start()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", MEMBER_SCRIPT, bootstrap, topic, group],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        await _wait_assignment([a, b], 4)
-        # silence b's heartbeats without a LeaveGroup
-        b._coordinator._heartbeat_task.cancel()
-        b._coordinator._coordination_task.cancel()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(a.assignment()) != 2:
+            await a.getmany(timeout_ms=100)
+        assert len(a.assignment()) == 2, "the two members never shared the partitions"
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(a.assignment()) != 4:
             await a.getmany(timeout_ms=100)
         assert len(a.assignment()) == 4
     finally:
+        proc.kill()
+        proc.wait()
         await a.stop()
-        with contextlib.suppress(Exception):
-            await b.stop()
 
 
 async def _commit_and_read(bootstrap: str, topic: str, group: str) -> None:
@@ -135,3 +151,71 @@ async def test_offsets_survive_restart(embedded, topic: str) -> None:
     embedded.kill()
     embedded.start()
     assert await _committed(embedded.bootstrap, topic, group) == 7
+
+
+async def test_mixed_client_group(bootstrap: str, topic: str) -> None:
+    """aiokafka, kafka-python and librdkafka members share one group (opaque metadata)."""
+    import threading
+
+    import confluent_kafka as ck
+    from kafka import KafkaConsumer
+
+    await create_topic(bootstrap, topic, partitions=6)
+    group = unique("mixed")
+    stop = threading.Event()
+    owned: dict[str, set] = {"kafka-python": set(), "librdkafka": set()}
+
+    def kafka_python_member() -> None:
+        c = KafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            group_id=group,
+            session_timeout_ms=10000,
+            heartbeat_interval_ms=300,
+        )
+        try:
+            while not stop.is_set():
+                c.poll(timeout_ms=100)
+                owned["kafka-python"] = {tp.partition for tp in c.assignment()}
+        finally:
+            c.close()
+
+    def librdkafka_member() -> None:
+        c = ck.Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group,
+                "partition.assignment.strategy": "roundrobin",
+                "session.timeout.ms": 10000,
+                "heartbeat.interval.ms": 300,
+            }
+        )
+        c.subscribe([topic])
+        try:
+            while not stop.is_set():
+                c.poll(0.1)
+                owned["librdkafka"] = {tp.partition for tp in c.assignment()}
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=f) for f in (kafka_python_member, librdkafka_member)]
+    for t in threads:
+        t.start()
+    a = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=group, heartbeat_interval_ms=300
+    )
+    await a.start()
+    try:
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline:
+            await a.getmany(timeout_ms=100)
+            sets = [{tp.partition for tp in a.assignment()}, *owned.values()]
+            if all(len(s) == 2 for s in sets) and set().union(*sets) == set(range(6)):
+                break
+        assert all(len(s) == 2 for s in sets), sets
+        assert set().union(*sets) == set(range(6))
+    finally:
+        stop.set()
+        for t in threads:
+            await asyncio.to_thread(t.join, 20)
+        await a.stop()
