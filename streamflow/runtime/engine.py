@@ -3,9 +3,10 @@
 faust provides the worker lifecycle, consumer-group membership and partition assignment,
 changelog recovery of tables and the web server. streamflow adds a batch path on top:
 
-* each sub-topology is a faust agent that takes batches of raw records
-  (``Stream.take_events``) and hands them, one source partition at a time, to a
-  :class:`~streamflow.runtime.tasks.SubtopologyTask`;
+* each sub-topology is a faust agent that drains batches of raw records from its channel
+  and hands them, one source partition at a time, to a
+  :class:`~streamflow.runtime.tasks.SubtopologyTask`, which tracks the offsets to commit
+  itself (one past the last record processed);
 * under exactly-once, everything a batch of source partition *P* produces is sent through
   faust's transactional producer for *P* (``<app-id>-<group>-<P>``), the one that also
   commits *P*'s offsets — the pre-KIP-447 scheme, correct with aiokafka, whose
@@ -36,12 +37,13 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
 from faust.types import TP
 
 from streamflow.app import App
 from streamflow.runtime.dead_letters import DeadLetters
 from streamflow.runtime.faust_codecs import faust_serializer
-from streamflow.runtime.sender import BatchSender
+from streamflow.runtime.sender import BatchSender, Sent
 from streamflow.runtime.settings import WorkerSettings, state_dir
 from streamflow.runtime.tasks import ConsumedRecord, SubtopologyTask, TableRuntime
 from streamflow.state import rocksdb
@@ -54,7 +56,6 @@ log = logging.getLogger(__name__)
 # Exactly-once commits make output visible to read_committed readers: commit often.
 EXACTLY_ONCE_COMMIT_INTERVAL = 0.1
 AT_LEAST_ONCE_COMMIT_INTERVAL = 1.0
-BATCH_LINGER_SECONDS = 0.01
 
 
 class _FaustApp(faust.App):
@@ -91,6 +92,9 @@ class Runtime:
         self.tasks: list[SubtopologyTask] = []
         self._faust_tables: dict[str, Any] = {}
         self._tables_fed_by: dict[str, list[TableRuntime]] = defaultdict(list)
+        self._next_offsets: dict[TP, int] = {}
+        self._unconfirmed: dict[str, list[Sent]] = defaultdict(list)
+        self._source_topics = {sub.source.topic.name for sub in self.topology.subtopologies}
         self.faust = self._build_faust_app()
 
     # --- building ------------------------------------------------------------------------
@@ -169,8 +173,25 @@ class Runtime:
         batch_size = self.app.batch_size
 
         async def run_subtopology(stream) -> None:
-            async for events in stream.take_events(batch_size, within=BATCH_LINGER_SECONDS):
-                await self._process(stream, task, events)
+            # Take what the consumer has delivered, up to a batch, straight from the
+            # channel's queue. faust's Stream (and its take_events buffer, which can clear
+            # events it never yielded) is bypassed: this task owns its offsets.
+            queue = stream.channel.queue
+            # faust empties managed queues whenever flow resumes, and relies on its ack
+            # bookkeeping to fetch those records again; our offsets are exact instead, so
+            # nothing delivered may vanish: keep the queue out of flow control's reach.
+            self.faust.flow_control._queues.discard(queue)
+            while True:
+                try:
+                    events = [await queue.get()]
+                except StopAsyncIteration:  # faust closes the channel when stopping
+                    return
+                while len(events) < batch_size:
+                    try:
+                        events.append(queue.get_nowait())
+                    except asyncio.QueueEmpty:
+                        break
+                await self._process(task, events)
 
         fapp.agent(source, name=f"{self.app.id}.subtopology-{sub.index}")(run_subtopology)
 
@@ -204,10 +225,41 @@ class Runtime:
 
     # --- processing ------------------------------------------------------------------------
 
-    async def _process(self, stream, task: SubtopologyTask, events: Sequence[Any]) -> None:
+    async def _process(self, task: SubtopologyTask, events: Sequence[Any]) -> None:
+        await self.faust.flow_control.acquire()  # not while tables recover or a rebalance runs
+        async with self.barrier:
+            by_partition = self._fresh_records(events)
+            for partition, records in by_partition.items():
+                transactional_id, producer = await self._producer_for(task.source.name, partition)
+                sent = await task.process(partition, records, BatchSender(producer))
+                if transactional_id is not None:
+                    self._unconfirmed[transactional_id].extend(sent)
+                # aiokafka's TopicPartition: these keys end up in its offset commit.
+                self._next_offsets[TopicPartition(task.source.name, partition)] = (
+                    records[-1].offset + 1
+                )
+
+    def _fresh_records(self, events: Sequence[Any]) -> dict[int, list[ConsumedRecord]]:
+        """Group events by partition, leaving out any this worker must not process.
+
+        Left out: events fetched before the latest rebalance, events of partitions no
+        longer assigned, and events at offsets already processed (refetched after a seek).
+        """
+        consumer = self.faust.consumer
+        generation = self.faust.consumer_generation_id
+        assignment = consumer.assignment()
         by_partition: dict[int, list[ConsumedRecord]] = defaultdict(list)
         for event in events:
             message = event.message
+            tp = message.tp
+            if message.generation_id is not None and message.generation_id != generation:
+                continue
+            if tp not in assignment:
+                continue
+            next_offset = self._next_offsets.get(tp)
+            if next_offset is not None and message.offset < next_offset:
+                continue
+
             by_partition[message.partition].append(
                 ConsumedRecord(
                     message.key,
@@ -217,17 +269,13 @@ class Runtime:
                     message.headers or (),
                 )
             )
-        async with self.barrier:
-            for partition, records in by_partition.items():
-                sender = BatchSender(await self._producer_for(task.source.name, partition))
-                await task.process(partition, records, sender)
-            for event in events:
-                await stream.ack(event)
+        return by_partition
 
-    async def _producer_for(self, topic: str, partition: int):
+    async def _producer_for(self, topic: str, partition: int) -> tuple[str | None, Any]:
+        """The transactional id (None without transactions) and producer for a partition."""
         fapp = self.faust
         if not self.exactly_once:
-            return (await fapp.maybe_start_producer())._ensure_producer()
+            return None, (await fapp.maybe_start_producer())._ensure_producer()
         group = fapp.assignor.group_for_topic(topic)
         transactional_id = f"{fapp.conf.id}-{group}-{partition}"
         producer = fapp.producer._transaction_producers.get(transactional_id)
@@ -235,12 +283,32 @@ class Runtime:
             raise RuntimeError(
                 f"no transactional producer {transactional_id} for {topic}[{partition}]"
             )
-        return producer
+        return transactional_id, producer
 
     # --- commits and rebalances ------------------------------------------------------------
 
     def _install_commit_barrier(self, consumer) -> None:
         commit = consumer.commit
+        new_offset = consumer._new_offset
+        pending_acks = consumer._filter_tps_with_pending_acks
+        sources = self._source_topics
+
+        # Batches are processed in offset order, so "one past the last processed record"
+        # is the exact offset to commit; faust's ack bookkeeping is not used for these
+        # topics (records skipped by read_committed and rebalances confuse it).
+        def next_offset_to_commit(tp: TP) -> int | None:
+            if tp.topic in sources:
+                return self._next_offsets.get(tp)
+            return new_offset(tp)
+
+        def partitions_to_commit(topics=None):
+            yield from (tp for tp in pending_acks(topics) if tp.topic not in sources)
+            for tp in list(self._next_offsets):
+                if topics is None or tp in topics or tp.topic in topics:
+                    yield tp
+
+        consumer._new_offset = next_offset_to_commit
+        consumer._filter_tps_with_pending_acks = partitions_to_commit
 
         async def commit_outside_batches(*args, **kwargs):
             async with self.barrier:
@@ -257,6 +325,13 @@ class Runtime:
         commit_transactions = producer.commit_transactions
 
         async def commit_and_checkpoint(tid_to_offset_map, group_id, start_new_transaction=True):
+            # aiokafka sends EndTxn without waiting for the records still queued or in
+            # flight: they would land after the commit, outside any transaction, and be
+            # rejected. Every send of the transaction must be acknowledged first; a failed
+            # send raises here, so the transaction is never committed without it.
+            for transactional_id in tid_to_offset_map:
+                for sent in self._unconfirmed.pop(transactional_id, ()):
+                    await sent.wait()
             await commit_transactions(
                 tid_to_offset_map, group_id, start_new_transaction=start_new_transaction
             )
@@ -277,5 +352,12 @@ class Runtime:
                     table.checkpoint(partition)
 
     async def _on_partitions_revoked(self, sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        for tp in revoked:
+            self._next_offsets.pop(tp, None)
+            # The revoked partition's producer is stopped and its open transaction aborted:
+            # its unconfirmed sends will never be committed.
+            if tp.topic in self._tables_fed_by or tp.topic in self._source_topics:
+                group = self.faust.assignor.group_for_topic(tp.topic)
+                self._unconfirmed.pop(f"{self.faust.conf.id}-{group}-{tp.partition}", None)
         for table in self.tables.values():
             table.forget()

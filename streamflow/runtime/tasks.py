@@ -109,8 +109,14 @@ class SubtopologyTask:
         self.processed = 0
         self.failed = 0
 
-    async def process(self, partition: int, records: list[ConsumedRecord], sender: BatchSender):
-        """Process the records of one source partition and send all they produce."""
+    async def process(
+        self, partition: int, records: list[ConsumedRecord], sender: BatchSender
+    ) -> list[Sent]:
+        """Process the records of one source partition and send all they produce.
+
+        Returns what was sent; under exactly-once the caller must see every send
+        acknowledged before it commits the transaction.
+        """
         ctx = BatchContext(partition, lambda name: self.tables[name].batch(partition))
         decoded = self._decode(records, ctx)
         if decoded:
@@ -133,6 +139,7 @@ class SubtopologyTask:
         if self.wait_for_acks:
             for sent in pending:
                 await sent.wait()
+        return pending
 
     def _decode(self, records: list[ConsumedRecord], ctx: BatchContext) -> list[tuple]:
         decode_key = self.source.decode_key
