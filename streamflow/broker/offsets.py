@@ -26,9 +26,30 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from .log import fsync_dir
+
+
+def read_journal(path: Path) -> Iterator[dict]:
+    """The records of a JSON-lines journal, skipping a torn (unreadable) line.
+
+    >>> list(read_journal(Path("/nonexistent/journal.log")))
+    []
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return
+    for line in raw.split(b"\n"):
+        if not line:
+            continue
+        try:
+            yield json.loads(line)
+        except ValueError:
+            log.warning("%s: skipping unreadable (torn) line", path.name)
+
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +79,7 @@ class OffsetStore:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def _replay(self) -> None:
-        try:
-            text = self.path.read_bytes()
-        except FileNotFoundError:
-            return
-        for raw in text.split(b"\n"):
-            if not raw:
-                continue
-            try:
-                rec = json.loads(raw)
-            except ValueError:
-                log.warning("offsets.log: skipping unreadable (torn) line")
-                continue
+        for rec in read_journal(self.path):
             if "e" in rec:
                 staged = self.pending.pop(int(rec["e"]), {})
                 if rec.get("ok"):

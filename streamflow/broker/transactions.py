@@ -35,7 +35,7 @@ from .config import BrokerConfig
 from .errors import ErrorCode
 from .flusher import Flusher
 from .log import fsync_dir
-from .offsets import OffsetStore
+from .offsets import OffsetStore, read_journal
 from .topics import TopicManager
 
 log = logging.getLogger(__name__)
@@ -117,18 +117,7 @@ class TransactionCoordinator:
 
     # -- persistence ----------------------------------------------------------------------
     def _replay(self) -> None:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return
-        for line in raw.split(b"\n"):
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                log.warning("transactions.log: skipping unreadable (torn) line")
-                continue
+        for rec in read_journal(self.path):
             if "pid_block" in rec:
                 self.pid_reserved = max(self.pid_reserved, int(rec["pid_block"]))
                 continue

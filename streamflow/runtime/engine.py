@@ -93,7 +93,8 @@ class Runtime:
         self._faust_tables: dict[str, Any] = {}
         self._tables_fed_by: dict[str, list[TableRuntime]] = defaultdict(list)
         self._next_offsets: dict[TP, int] = {}
-        self._unconfirmed: dict[str, list[Sent]] = defaultdict(list)
+        # Sends not yet known to be acknowledged, by transactional id (None: no transactions).
+        self._unconfirmed: dict[str | None, list[Sent]] = defaultdict(list)
         self._source_topics = {sub.source.topic.name for sub in self.topology.subtopologies}
         self.faust = self._build_faust_app()
 
@@ -163,9 +164,7 @@ class Runtime:
         )
 
     def _add_subtopology(self, fapp: faust.App, sub) -> None:
-        task = SubtopologyTask(
-            sub, self.tables, self.dead_letters, wait_for_acks=not self.exactly_once
-        )
+        task = SubtopologyTask(sub, self.tables, self.dead_letters)
         for node in sub.stores:
             self._tables_fed_by[sub.source.topic.name].append(self.tables[node.store])
         self.tasks.append(task)
@@ -232,8 +231,7 @@ class Runtime:
             for partition, records in by_partition.items():
                 transactional_id, producer = await self._producer_for(task.source.name, partition)
                 sent = await task.process(partition, records, BatchSender(producer))
-                if transactional_id is not None:
-                    self._unconfirmed[transactional_id].extend(sent)
+                self._unconfirmed[transactional_id].extend(sent)
                 # aiokafka's TopicPartition: these keys end up in its offset commit.
                 self._next_offsets[TopicPartition(task.source.name, partition)] = (
                     records[-1].offset + 1
@@ -312,6 +310,10 @@ class Runtime:
 
         async def commit_outside_batches(*args, **kwargs):
             async with self.barrier:
+                if not self.exactly_once:
+                    # At-least-once: offsets may only move past records whose outputs the
+                    # broker has acknowledged.
+                    await self._confirm_sends(list(self._unconfirmed))
                 committed = await commit(*args, **kwargs)
                 if committed and not self.exactly_once:
                     self._checkpoint_all()
@@ -319,31 +321,49 @@ class Runtime:
 
         consumer.commit = commit_outside_batches
 
+    async def _confirm_sends(self, keys: Sequence[str | None]) -> None:
+        """Wait until every send recorded under ``keys`` is acknowledged (raise if one failed)."""
+        for key in keys:
+            for sent in self._unconfirmed.pop(key, ()):
+                await sent.wait()
+
     def _install_commit_hook(self, producer) -> None:
         if not hasattr(producer, "commit_transactions"):
             return
-        commit_transactions = producer.commit_transactions
 
-        async def commit_and_checkpoint(tid_to_offset_map, group_id, start_new_transaction=True):
+        async def commit_transaction(transactional_id, offsets, group_id, start_new):
             # aiokafka sends EndTxn without waiting for the records still queued or in
             # flight: they would land after the commit, outside any transaction, and be
             # rejected. Every send of the transaction must be acknowledged first; a failed
             # send raises here, so the transaction is never committed without it.
-            for transactional_id in tid_to_offset_map:
-                for sent in self._unconfirmed.pop(transactional_id, ()):
-                    await sent.wait()
-            await commit_transactions(
-                tid_to_offset_map, group_id, start_new_transaction=start_new_transaction
-            )
+            await self._confirm_sends([transactional_id])
+            async with producer._trn_locks[transactional_id]:
+                transactional_producer = producer._transaction_producers.get(transactional_id)
+                if transactional_producer is None:
+                    log.warning("No producer to commit transaction %s", transactional_id)
+                    return
+                await transactional_producer.send_offsets_to_transaction(offsets, group_id)
+                await transactional_producer.commit_transaction()
+                if start_new:
+                    await transactional_producer.begin_transaction()
             # A table partition is committed when the transaction of the source partition
             # that feeds it has committed; other sources' transactions say nothing about it.
-            for offsets in tid_to_offset_map.values():
-                for tp in offsets:
-                    for table in self._tables_fed_by.get(tp.topic, ()):
-                        if table.store.is_dirty(tp.partition):
-                            table.checkpoint(tp.partition)
+            for tp in offsets:
+                for table in self._tables_fed_by.get(tp.topic, ()):
+                    if table.store.is_dirty(tp.partition):
+                        table.checkpoint(tp.partition)
 
-        producer.commit_transactions = commit_and_checkpoint
+        async def commit_transactions(tid_to_offset_map, group_id, start_new_transaction=True):
+            # One transaction per source partition, committed concurrently (faust commits
+            # them one after the other, several round trips each).
+            await asyncio.gather(
+                *(
+                    commit_transaction(tid, offsets, group_id, start_new_transaction)
+                    for tid, offsets in tid_to_offset_map.items()
+                )
+            )
+
+        producer.commit_transactions = commit_transactions
 
     def _checkpoint_all(self) -> None:
         for table in self.tables.values():

@@ -79,75 +79,62 @@ def _source(node: SourceNode, forward: Push) -> Push:
     return forward
 
 
-def _filter(node: FilterNode, forward: Push) -> Push:
-    predicate = node.predicate
+def _record_by_record(node: Node, forward: Push, step: Callable[[Record], Record | None]) -> Push:
+    """A stateless operator: ``step`` maps each record to a new one, or ``None`` to drop it.
 
-    def push(records: list[Record], ctx: BatchContext) -> None:
-        out = []
-        keep = out.append
-        for record in records:
-            try:
-                if predicate(record[0], record[1]):
-                    keep(record)
-            except Exception as exc:
-                ctx.fail(record[3], exc, node.name)
-        if out:
-            forward(out, ctx)
-
-    return push
-
-
-def _map_values(node: MapValuesNode, forward: Push) -> Push:
-    mapper = node.mapper
+    A record whose step raises is reported to the context (dead-lettered) and skipped.
+    """
 
     def push(records: list[Record], ctx: BatchContext) -> None:
         out = []
         add = out.append
-        for key, value, ts, src in records:
+        for record in records:
             try:
-                add((key, mapper(value), ts, src))
+                result = step(record)
             except Exception as exc:
-                ctx.fail(src, exc, node.name)
+                ctx.fail(record[3], exc, node.name)
+                continue
+            if result is not None:
+                add(result)
         if out:
             forward(out, ctx)
 
     return push
+
+
+def _filter(node: FilterNode, forward: Push) -> Push:
+    predicate = node.predicate
+    return _record_by_record(node, forward, lambda r: r if predicate(r[0], r[1]) else None)
+
+
+def _map_values(node: MapValuesNode, forward: Push) -> Push:
+    mapper = node.mapper
+    return _record_by_record(node, forward, lambda r: (r[0], mapper(r[1]), r[2], r[3]))
 
 
 def _map(node: MapNode, forward: Push) -> Push:
     mapper = node.mapper
 
-    def push(records: list[Record], ctx: BatchContext) -> None:
-        out = []
-        add = out.append
-        for key, value, ts, src in records:
-            try:
-                new_key, new_value = mapper(key, value)
-            except Exception as exc:
-                ctx.fail(src, exc, node.name)
-                continue
-            add((new_key, new_value, ts, src))
-        if out:
-            forward(out, ctx)
+    def step(record: Record) -> Record:
+        key, value = mapper(record[0], record[1])
+        return (key, value, record[2], record[3])
 
-    return push
+    return _record_by_record(node, forward, step)
 
 
 def _select_key(node: SelectKeyNode, forward: Push) -> Push:
     selector = node.selector
+    return _record_by_record(node, forward, lambda r: (selector(r[0], r[1]), r[1], r[2], r[3]))
 
-    def push(records: list[Record], ctx: BatchContext) -> None:
-        out = []
-        add = out.append
-        for key, value, ts, src in records:
-            try:
-                add((selector(key, value), value, ts, src))
-            except Exception as exc:
-                ctx.fail(src, exc, node.name)
-        if out:
-            forward(out, ctx)
 
-    return push
+def _peek(node: PeekNode, forward: Push) -> Push:
+    action = node.action
+
+    def step(record: Record) -> Record:
+        action(record[0], record[1])
+        return record
+
+    return _record_by_record(node, forward, step)
 
 
 def _flat_map_values(node: FlatMapValuesNode, forward: Push) -> Push:
@@ -160,25 +147,6 @@ def _flat_map_values(node: FlatMapValuesNode, forward: Push) -> Push:
                 out.extend((key, item, ts, src) for item in mapper(value))
             except Exception as exc:
                 ctx.fail(src, exc, node.name)
-        if out:
-            forward(out, ctx)
-
-    return push
-
-
-def _peek(node: PeekNode, forward: Push) -> Push:
-    action = node.action
-
-    def push(records: list[Record], ctx: BatchContext) -> None:
-        out = []
-        add = out.append
-        for record in records:
-            try:
-                action(record[0], record[1])
-            except Exception as exc:
-                ctx.fail(record[3], exc, node.name)
-                continue
-            add(record)
         if out:
             forward(out, ctx)
 

@@ -97,14 +97,11 @@ class SubtopologyTask:
         subtopology: Subtopology,
         tables: dict[str, TableRuntime],
         dead_letters: DeadLetters,
-        *,
-        wait_for_acks: bool,
     ) -> None:
         self.subtopology = subtopology
         self.source = subtopology.source.topic
         self.tables = tables
         self.dead_letters = dead_letters
-        self.wait_for_acks = wait_for_acks
         self.push = compile_node(subtopology.source)
         self.processed = 0
         self.failed = 0
@@ -114,8 +111,8 @@ class SubtopologyTask:
     ) -> list[Sent]:
         """Process the records of one source partition and send all they produce.
 
-        Returns what was sent; under exactly-once the caller must see every send
-        acknowledged before it commits the transaction.
+        Returns what was sent: the caller must see every send acknowledged before it
+        commits the consumed offsets (and, under exactly-once, the transaction).
         """
         ctx = BatchContext(partition, lambda name: self.tables[name].batch(partition))
         decoded = self._decode(records, ctx)
@@ -136,9 +133,6 @@ class SubtopologyTask:
             )
             pending.extend(sent.values())
         self.processed += len(records)
-        if self.wait_for_acks:
-            for sent in pending:
-                await sent.wait()
         return pending
 
     def _decode(self, records: list[ConsumedRecord], ctx: BatchContext) -> list[tuple]:
