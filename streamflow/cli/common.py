@@ -8,10 +8,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 import click
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from streamflow.app import App
 from streamflow.runtime.settings import (
@@ -22,7 +25,7 @@ from streamflow.runtime.settings import (
 )
 from streamflow.topics import Topic, topic_name_override
 
-__all__ = ["broker_option", "progress", "resolve_bootstrap", "topic_for"]
+__all__ = ["broker_errors", "broker_option", "progress", "resolve_bootstrap", "topic_for"]
 
 broker_option = click.option(
     "--broker",
@@ -30,6 +33,25 @@ broker_option = click.option(
     help="Broker address, e.g. kafka://127.0.0.1:9092 (env STREAMFLOW_BROKER). "
     "Default: the local embedded broker, started on demand.",
 )
+
+
+@contextlib.contextmanager
+def broker_errors(bootstrap: str) -> Iterator[None]:
+    """Turn broker connection failures into a readable command-line error.
+
+    >>> with broker_errors("127.0.0.1:9092"):
+    ...     pass
+    """
+    try:
+        yield
+    except KafkaConnectionError as exc:
+        raise click.ClickException(
+            f"cannot reach a Kafka broker at {bootstrap} ({exc}). Start Apache Kafka "
+            "(scripts/kafka start), or leave out --broker/STREAMFLOW_BROKER to use the "
+            "embedded broker."
+        ) from None
+    except KafkaError as exc:
+        raise click.ClickException(f"the broker at {bootstrap} refused: {exc}") from None
 
 
 def resolve_broker(option: str | None, app: App | None = None) -> str:

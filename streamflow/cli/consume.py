@@ -15,7 +15,7 @@ import click
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streamflow.cli.common import broker_option, resolve_bootstrap, topic_for
+from streamflow.cli.common import broker_errors, broker_option, resolve_bootstrap, topic_for
 from streamflow.cli.loader import load_app
 from streamflow.topics import Topic
 
@@ -132,12 +132,14 @@ def consume(
     """Print TOPIC's committed records as JSON lines (decimals as strings)."""
     app = load_app(app_ref) if app_ref else None
     declared = topic_for(app, topic)
-    asyncio.run(
-        _consume(
-            resolve_bootstrap(broker, app),
-            declared,
-            from_beginning=from_beginning,
-            max_records=max_records,
-            idle_timeout=timeout,
+    bootstrap = resolve_bootstrap(broker, app)
+    with broker_errors(bootstrap):
+        asyncio.run(
+            _consume(
+                bootstrap,
+                declared,
+                from_beginning=from_beginning,
+                max_records=max_records,
+                idle_timeout=timeout,
+            )
         )
-    )

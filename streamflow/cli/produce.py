@@ -17,7 +17,13 @@ import click
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from streamflow.cli.common import broker_option, progress, resolve_bootstrap, topic_for
+from streamflow.cli.common import (
+    broker_errors,
+    broker_option,
+    progress,
+    resolve_bootstrap,
+    topic_for,
+)
 from streamflow.cli.loader import load_app
 from streamflow.codecs import CodecError, ValidationError
 from streamflow.runtime.admin import ensure_topics
@@ -128,6 +134,8 @@ def produce(
     declared = topic_for(app, topic)
     if app is not None:
         partitions = app.partitions
-    errors = asyncio.run(_produce(resolve_bootstrap(broker, app), declared, key_field, partitions))
+    bootstrap = resolve_bootstrap(broker, app)
+    with broker_errors(bootstrap):
+        errors = asyncio.run(_produce(bootstrap, declared, key_field, partitions))
     if errors:
         raise click.ClickException(f"{errors} line(s) were not sent (see above)")

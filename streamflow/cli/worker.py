@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from streamflow.cli.common import broker_option, resolve_broker
+from streamflow.cli.common import broker_errors, broker_option, resolve_broker
 from streamflow.cli.loader import load_app
 from streamflow.runtime.settings import DEFAULT_WEB_PORT, WorkerSettings
 from streamflow.runtime.worker import free_port, run_worker
@@ -45,4 +45,6 @@ def worker(app_ref: str, broker: str | None, web_port: int | None, loglevel: str
     settings = WorkerSettings.resolve(
         broker=resolve_broker(broker, app), web_port=port, loglevel=loglevel
     )
-    sys.exit(run_worker(app, settings))
+    with broker_errors(settings.bootstrap):
+        code = run_worker(app, settings)
+    sys.exit(code)
