@@ -3,8 +3,10 @@
 faust provides the worker lifecycle, consumer-group membership and partition assignment,
 changelog recovery of tables and the web server. streamflow adds a batch path on top:
 
-* each sub-topology is a faust agent that drains batches of raw records from its channel
-  and hands them, one source partition at a time, to a
+* the fetched records of each sub-topology's source topic go, a fetch at a time, to the
+  sub-topology's inbox (bypassing faust's per-record path); a faust agent per sub-topology
+  keeps the subscription and drains the inbox, handing records one source partition at a
+  time to a
   :class:`~streamflow.runtime.tasks.SubtopologyTask`, which tracks the offsets to commit
   itself (one past the last record processed);
 * under exactly-once, everything a batch of source partition *P* produces is sent through
@@ -33,6 +35,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,19 @@ __all__ = ["Runtime"]
 
 log = logging.getLogger(__name__)
 
+# Fetched batches waiting per sub-topology before the fetcher is held back.
+INBOX_BATCHES = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """The records of one partition from one fetch, and the group generation it saw."""
+
+    generation: int
+    tp: Any
+    records: list[Any]
+
+
 # Exactly-once commits make output visible to read_committed readers: commit often.
 EXACTLY_ONCE_COMMIT_INTERVAL = 0.1
 AT_LEAST_ONCE_COMMIT_INTERVAL = 1.0
@@ -66,6 +82,7 @@ class _FaustApp(faust.App):
     def _new_consumer(self):
         consumer = super()._new_consumer()
         self.streamflow_runtime._install_commit_barrier(consumer)
+        self.streamflow_runtime._install_fetch_routing(consumer)
         return consumer
 
     def _new_producer(self):
@@ -96,6 +113,7 @@ class Runtime:
         # Sends not yet known to be acknowledged, by transactional id (None: no transactions).
         self._unconfirmed: dict[str | None, list[Sent]] = defaultdict(list)
         self._source_topics = {sub.source.topic.name for sub in self.topology.subtopologies}
+        self._inboxes: dict[str, asyncio.Queue[Fetched]] = {}
         self.faust = self._build_faust_app()
 
     # --- building ------------------------------------------------------------------------
@@ -171,26 +189,19 @@ class Runtime:
         source = self._faust_topic(fapp, sub.source.topic)
         batch_size = self.app.batch_size
 
+        inbox: asyncio.Queue[Fetched] = asyncio.Queue(maxsize=INBOX_BATCHES)
+        self._inboxes[sub.source.topic.name] = inbox
+
         async def run_subtopology(stream) -> None:
-            # Take what the consumer has delivered, up to a batch, straight from the
-            # channel's queue. faust's Stream (and its take_events buffer, which can clear
-            # events it never yielded) is bypassed: this task owns its offsets.
-            queue = stream.channel.queue
-            # faust empties managed queues whenever flow resumes, and relies on its ack
-            # bookkeeping to fetch those records again; our offsets are exact instead, so
-            # nothing delivered may vanish: keep the queue out of flow control's reach.
-            self.faust.flow_control._queues.discard(queue)
+            # The agent only keeps faust subscribed to the topic and supervised; records
+            # arrive in fetched batches through the inbox (see _route_fetched_records).
             while True:
-                try:
-                    events = [await queue.get()]
-                except StopAsyncIteration:  # faust closes the channel when stopping
-                    return
-                while len(events) < batch_size:
-                    try:
-                        events.append(queue.get_nowait())
-                    except asyncio.QueueEmpty:
-                        break
-                await self._process(task, events)
+                fetched = [await inbox.get()]
+                size = len(fetched[0].records)
+                while size < batch_size and not inbox.empty():
+                    fetched.append(inbox.get_nowait())
+                    size += len(fetched[-1].records)
+                await self._process(task, fetched)
 
         fapp.agent(source, name=f"{self.app.id}.subtopology-{sub.index}")(run_subtopology)
 
@@ -224,10 +235,10 @@ class Runtime:
 
     # --- processing ------------------------------------------------------------------------
 
-    async def _process(self, task: SubtopologyTask, events: Sequence[Any]) -> None:
+    async def _process(self, task: SubtopologyTask, fetched: Sequence[Fetched]) -> None:
         await self.faust.flow_control.acquire()  # not while tables recover or a rebalance runs
         async with self.barrier:
-            by_partition = self._fresh_records(events)
+            by_partition = self._fresh_records(fetched)
             for partition, records in by_partition.items():
                 transactional_id, producer = await self._producer_for(task.source.name, partition)
                 sent = await task.process(partition, records, BatchSender(producer))
@@ -237,37 +248,53 @@ class Runtime:
                     records[-1].offset + 1
                 )
 
-    def _fresh_records(self, events: Sequence[Any]) -> dict[int, list[ConsumedRecord]]:
-        """Group events by partition, leaving out any this worker must not process.
+    def _fresh_records(self, fetched: Sequence[Fetched]) -> dict[int, list[ConsumedRecord]]:
+        """Group fetched records by partition, leaving out any this worker must not process.
 
-        Left out: events fetched before the latest rebalance, events of partitions no
-        longer assigned, and events at offsets already processed (refetched after a seek).
+        Left out: records fetched before the latest rebalance, records of partitions no
+        longer assigned, and records at offsets already processed (refetched after a seek).
         """
-        consumer = self.faust.consumer
         generation = self.faust.consumer_generation_id
-        assignment = consumer.assignment()
+        assignment = self.faust.consumer.assignment()
         by_partition: dict[int, list[ConsumedRecord]] = defaultdict(list)
-        for event in events:
-            message = event.message
-            tp = message.tp
-            if message.generation_id is not None and message.generation_id != generation:
+        for batch in fetched:
+            if batch.generation != generation or batch.tp not in assignment:
                 continue
-            if tp not in assignment:
-                continue
-            next_offset = self._next_offsets.get(tp)
-            if next_offset is not None and message.offset < next_offset:
-                continue
-
-            by_partition[message.partition].append(
-                ConsumedRecord(
-                    message.key,
-                    message.value,
-                    int(message.timestamp * 1000),
-                    message.offset,
-                    message.headers or (),
-                )
+            next_offset = self._next_offsets.get(batch.tp)
+            records = batch.records
+            if next_offset is not None and records[0].offset < next_offset:
+                records = [r for r in records if r.offset >= next_offset]
+            by_partition[batch.tp.partition].extend(
+                ConsumedRecord(r.key, r.value, r.timestamp, r.offset, r.headers or ())
+                for r in records
             )
-        return by_partition
+        return {p: records for p, records in by_partition.items() if records}
+
+    def _install_fetch_routing(self, consumer) -> None:
+        """Hand fetched records of our source topics to the sub-topology inboxes in bulk.
+
+        faust turns every fetched record into a message, an event and a task on its way to
+        an agent; for batch processing, the records of one fetch go to the inbox as is.
+        Records of other topics (free-form agents) take faust's usual path.
+        """
+        wait_next_records = consumer._wait_next_records
+        inboxes = self._inboxes
+
+        async def route(timeout: float):
+            records, active_partitions = await wait_next_records(timeout)
+            if not records or not consumer.flow_active:
+                return records, active_partitions
+            generation = self.faust.consumer_generation_id
+            remaining = {}
+            for tp, tp_records in records.items():
+                inbox = inboxes.get(tp.topic)
+                if inbox is None:
+                    remaining[tp] = tp_records
+                elif tp_records and (active_partitions is None or tp in active_partitions):
+                    await inbox.put(Fetched(generation, tp, tp_records))
+            return remaining, active_partitions
+
+        consumer._wait_next_records = route
 
     async def _producer_for(self, topic: str, partition: int) -> tuple[str | None, Any]:
         """The transactional id (None without transactions) and producer for a partition."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 
 from streamflow.cli.consume import read_topic
+from streamflow.runtime.worker import free_port
 from streamflow.topics import Topic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,8 +75,9 @@ class AppRun:
         )
         assert result.returncode == 0, result.stderr.decode()
 
-    def worker(self, web_port: int) -> WorkerProcess:
-        return WorkerProcess(self, web_port)
+    def worker(self, web_port: int | None = None) -> WorkerProcess:
+        """A worker process for this run, on ``web_port`` or a free port."""
+        return WorkerProcess(self, web_port or free_port(0))
 
     def read(self, topic: str, key: str = "str", value: str = "str", idle: float = 3.0) -> list:
         async def collect() -> list:

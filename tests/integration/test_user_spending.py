@@ -39,7 +39,7 @@ def test_totals_exact_and_one_update_per_paid_order(broker, tmp_path):
     run.produce_orders(orders)
     paid = sum(1 for o in orders if o["status"] == "PAID")
 
-    worker = run.worker(web_port=16066).start()
+    worker = run.worker().start()
     try:
         records = run.wait_for_records(run.summary_topic, paid)
         assert len(records) == paid, worker.log()[-3000:]
@@ -59,7 +59,7 @@ def test_table_rebuilt_from_changelog_after_state_loss(broker, tmp_path):
     first = generate(1000, 20, seed=21)
     run.produce_orders(first)
     paid_first = sum(1 for o in first if o["status"] == "PAID")
-    worker = run.worker(web_port=16067).start()
+    worker = run.worker().start()
     try:
         assert len(run.wait_for_records(run.summary_topic, paid_first)) == paid_first
     finally:
@@ -68,7 +68,7 @@ def test_table_rebuilt_from_changelog_after_state_loss(broker, tmp_path):
     shutil.rmtree(run.state_dir / run.app_id)
     second = generate(500, 20, seed=22)
     run.produce_orders(second)
-    worker = run.worker(web_port=16067).start()
+    worker = run.worker().start()
     paid = paid_first + sum(1 for o in second if o["status"] == "PAID")
     try:
         records = run.wait_for_records(run.summary_topic, paid)
@@ -84,8 +84,8 @@ def test_two_workers_share_partitions(broker, tmp_path):
     run = AppRun(broker, tmp_path / "state")
     orders = generate(ORDERS, USERS, seed=31)
     workers = []
-    for port in (16068, 16069):
-        workers.append(run.worker(web_port=port).start())
+    for _ in range(2):
+        workers.append(run.worker().start())
         wait_for_log(workers[-1], "Worker ready")
     # The first worker rebalances when the second joins; produce once both hold partitions.
     wait_for_log(workers[0], "Worker ready", count=2)
@@ -123,7 +123,7 @@ def test_undecodable_record_goes_to_dead_letter_topic(broker, tmp_path):
             await producer.stop()
 
     asyncio.run(send_garbage())
-    worker = run.worker(web_port=16070).start()
+    worker = run.worker().start()
     try:
         paid = sum(1 for o in orders if o["status"] == "PAID")
         records = run.wait_for_records(run.summary_topic, paid)

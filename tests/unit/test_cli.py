@@ -51,8 +51,7 @@ ORDERS = Topic("order_events", key="str", value=avro("order_event", schemas_dir=
         ('{"order_id": ', "line 7: not valid JSON"),
         ('{"user_id": "u"}', "line 7: no field 'order_id'"),
         (
-            '{"order_id": "o", "user_id": "u", "status": "LOST", "amount": "1.00",'
-            ' "timestamp": 1}',
+            '{"order_id": "o", "user_id": "u", "status": "LOST", "amount": "1.00", "timestamp": 1}',
             "line 7: field 'status'",
         ),
         (
