@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from decimal import Decimal
 
 import pytest
@@ -139,3 +140,22 @@ def test_undecodable_record_goes_to_dead_letter_topic(broker, tmp_path):
     assert letter["headers"]["streamflow.step"] == "decode"
     assert letter["headers"]["streamflow.source.topic"] == run.orders_topic
     assert "DecodeError" in letter["headers"]["streamflow.exception"]
+
+
+def test_free_form_agent_receives_decoded_values(broker, tmp_path, monkeypatch):
+    audit_file = tmp_path / "audit.txt"
+    monkeypatch.setenv("AUDIT_FILE", str(audit_file))
+    run = AppRun(broker, tmp_path / "state", app_path="tests/integration/apps/order_audit.py")
+    orders = generate(300, 5, seed=51)
+    run.produce_orders(orders)
+    worker = run.worker().start()
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if audit_file.exists() and len(audit_file.read_text().splitlines()) >= len(orders):
+                break
+            time.sleep(0.5)
+    finally:
+        worker.stop()
+    seen = {line.split()[0]: line.split()[1:] for line in audit_file.read_text().splitlines()}
+    assert seen == {o["order_id"]: [o["status"], o["amount"]] for o in orders}
