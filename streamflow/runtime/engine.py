@@ -107,7 +107,6 @@ class Runtime:
         self.dead_letters = DeadLetters(app.id, app.dead_letter_topic)
         self.tables: dict[str, TableRuntime] = {}
         self.tasks: list[SubtopologyTask] = []
-        self._faust_tables: dict[str, Any] = {}
         self._tables_fed_by: dict[str, list[TableRuntime]] = defaultdict(list)
         self._next_offsets: dict[TP, int] = {}
         # Sends not yet known to be acknowledged, by transactional id (None: no transactions).
@@ -166,7 +165,6 @@ class Runtime:
             value_type=bytes,
             help=f"streamflow table {node.store}",
         )
-        self._faust_tables[node.store] = table
         self.tables[node.store] = TableRuntime(
             node, store=lambda t=table: t.data, changelog=table.changelog_topic.get_topic_name()
         )
@@ -194,7 +192,7 @@ class Runtime:
 
         async def run_subtopology(stream) -> None:
             # The agent only keeps faust subscribed to the topic and supervised; records
-            # arrive in fetched batches through the inbox (see _route_fetched_records).
+            # arrive in fetched batches through the inbox (see _install_fetch_routing).
             while True:
                 fetched = [await inbox.get()]
                 size = len(fetched[0].records)
