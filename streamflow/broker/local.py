@@ -42,8 +42,8 @@ def probe(host: str, port: int, timeout: float = 1.0) -> bool:
             req = ApiVersionsRequest[0]()
             req.with_header(correlation_id=1, client_id="streamflow-probe")
             s.sendall(bytes(req.encode(header=True, framed=True)))
-            head = _recv_exact(s, 4)
-            body = _recv_exact(s, int.from_bytes(head, "big"))
+            head = recv_exact(s, 4)
+            body = recv_exact(s, int.from_bytes(head, "big"))
             resp = ApiVersionsResponse.decode(body, version=0, header=True)
             return resp.error_code == 0 and bool(resp.api_keys)
     except (OSError, ValueError, EOFError):
@@ -52,12 +52,13 @@ def probe(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def _recv_exact(s: socket.socket, n: int) -> bytes:
+def recv_exact(s: socket.socket, n: int) -> bytes:
+    """Read exactly ``n`` bytes from ``s`` (``ConnectionError`` if the peer closes first)."""
     buf = bytearray()
     while len(buf) < n:
         chunk = s.recv(n - len(buf))
         if not chunk:
-            raise EOFError("connection closed")
+            raise ConnectionError("connection closed before the reply was complete")
         buf += chunk
     return bytes(buf)
 

@@ -11,6 +11,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
+from streamflow.broker.local import recv_exact
+
 
 async def create_topic(
     bootstrap: str, name: str, partitions: int = 1, configs: dict[str, str] | None = None
@@ -80,18 +82,8 @@ def raw_request(bootstrap: str, request: Any, response_cls: Any, version: int) -
     with socket.create_connection((host, int(port)), timeout=10) as s:
         request.with_header(correlation_id=42, client_id="conformance")
         s.sendall(bytes(request.encode(header=True, framed=True)))
-        size = int.from_bytes(_recv(s, 4), "big")
-        return response_cls.decode(_recv(s, size), version=version, header=True)
-
-
-def _recv(s: socket.socket, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("closed")
-        buf += chunk
-    return bytes(buf)
+        size = int.from_bytes(recv_exact(s, 4), "big")
+        return response_cls.decode(recv_exact(s, size), version=version, header=True)
 
 
 def send_raw(bootstrap: str, payload: bytes, read: bool = True) -> bytes | None:
@@ -101,7 +93,7 @@ def send_raw(bootstrap: str, payload: bytes, read: bool = True) -> bytes | None:
         if not read:
             return None
         try:
-            size = int.from_bytes(_recv(s, 4), "big")
-            return _recv(s, size)
+            size = int.from_bytes(recv_exact(s, 4), "big")
+            return recv_exact(s, size)
         except (TimeoutError, ConnectionError):
             return None
