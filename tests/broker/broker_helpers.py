@@ -97,3 +97,28 @@ def send_raw(bootstrap: str, payload: bytes, read: bool = True) -> bytes | None:
             return recv_exact(s, size)
         except (TimeoutError, ConnectionError):
             return None
+
+
+def produce_raw(bootstrap: str, topic: str, records: bytes) -> tuple[int, int]:
+    """Send ``records`` (a record batch) to partition 0 with a raw Produce v7 request.
+
+    Returns the partition's ``(error_code, base_offset)``.
+    """
+    from kafka.protocol.producer import ProduceRequest, ProduceResponse
+
+    request = ProduceRequest[7](
+        transactional_id=None,
+        acks=-1,
+        timeout_ms=10000,
+        topic_data=[
+            ProduceRequest.TopicProduceData(
+                name=topic,
+                partition_data=[
+                    ProduceRequest.TopicProduceData.PartitionProduceData(index=0, records=records)
+                ],
+            )
+        ],
+    )
+    response = raw_request(bootstrap, request, ProduceResponse, 7)
+    partition = response.responses[0].partition_responses[0]
+    return partition.error_code, partition.base_offset

@@ -91,16 +91,21 @@ def _segment(data_dir: Path, topic: str) -> Path:
     return data_dir / "topics" / topic / "0" / ("0" * 20 + ".log")
 
 
-async def test_torn_tail_is_truncated(embedded, topic: str) -> None:
-    bootstrap = embedded.bootstrap
-    await create_topic(bootstrap, topic)
-    p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def _write_then_kill(embedded, topic: str, count: int) -> Path:
+    """Produce ``m0..m{count-1}`` with acks=all, kill -9 the broker, return the segment."""
+    await create_topic(embedded.bootstrap, topic)
+    p = AIOKafkaProducer(bootstrap_servers=embedded.bootstrap, acks="all")
     await p.start()
-    for i in range(10):
+    for i in range(count):
         await p.send_and_wait(topic, f"m{i}".encode())
     await p.stop()
     embedded.kill()
-    seg = _segment(embedded.data_dir, topic)
+    return _segment(embedded.data_dir, topic)
+
+
+async def test_torn_tail_is_truncated(embedded, topic: str) -> None:
+    bootstrap = embedded.bootstrap
+    seg = await _write_then_kill(embedded, topic, 10)
     data = seg.read_bytes()
     end = _logical_end(data)
     with open(seg, "r+b") as f:  # a partial (torn) batch right after the last complete one
@@ -122,14 +127,7 @@ async def test_torn_tail_is_truncated(embedded, topic: str) -> None:
 
 async def test_corrupt_last_batch_is_not_served(embedded, topic: str) -> None:
     bootstrap = embedded.bootstrap
-    await create_topic(bootstrap, topic)
-    p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await p.start()
-    for i in range(5):
-        await p.send_and_wait(topic, f"m{i}".encode())
-    await p.stop()
-    embedded.kill()
-    seg = _segment(embedded.data_dir, topic)
+    seg = await _write_then_kill(embedded, topic, 5)
     data = bytearray(seg.read_bytes())
     data[_logical_end(data) - 1] ^= 0xFF  # flip a bit inside the last batch: CRC mismatch
     seg.write_bytes(bytes(data))

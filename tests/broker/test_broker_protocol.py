@@ -6,30 +6,12 @@ import os
 import time
 
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
-from broker_helpers import create_topic, raw_request, send_raw
+from broker_helpers import create_topic, produce_raw, raw_request, send_raw
 from kafka.protocol.metadata import ApiVersionsRequest, ApiVersionsResponse
-from kafka.protocol.producer import ProduceRequest, ProduceResponse
 
 
 def _produce_raw(bootstrap: str, topic: str, records: bytes) -> int:
-    P = ProduceRequest
-    req = P[7](
-        transactional_id=None,
-        acks=-1,
-        timeout_ms=5000,
-        topic_data=[
-            P.TopicProduceData(
-                name=topic,
-                partition_data=[P.TopicProduceData.PartitionProduceData(index=0, records=records)],
-            )
-        ],
-    )
-    return (
-        raw_request(bootstrap, req, ProduceResponse, 7)
-        .responses[0]
-        .partition_responses[0]
-        .error_code
-    )
+    return produce_raw(bootstrap, topic, records)[0]
 
 
 def test_api_versions_v0_lists_apis(bootstrap: str) -> None:

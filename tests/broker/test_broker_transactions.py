@@ -10,13 +10,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import ProducerFenced
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
-from broker_helpers import consume_all, create_topic, raw_request
+from broker_helpers import consume_all, create_topic, produce_raw, raw_request
 from conftest import unique
 from kafka.protocol.producer import (
     InitProducerIdRequest,
     InitProducerIdResponse,
-    ProduceRequest,
-    ProduceResponse,
 )
 
 
@@ -25,24 +23,6 @@ def _batch(pid: int, epoch: int, seq: int, values: list[bytes]) -> bytes:
     for i, v in enumerate(values):
         b.append(i, int(time.time() * 1000), None, v, [])
     return bytes(b.build())
-
-
-def _produce(bootstrap: str, topic: str, records: bytes) -> tuple[int, int]:
-    P = ProduceRequest
-    req = P[7](
-        transactional_id=None,
-        acks=-1,
-        timeout_ms=10000,
-        topic_data=[
-            P.TopicProduceData(
-                name=topic,
-                partition_data=[P.TopicProduceData.PartitionProduceData(index=0, records=records)],
-            )
-        ],
-    )
-    resp = raw_request(bootstrap, req, ProduceResponse, 7)
-    pr = resp.responses[0].partition_responses[0]
-    return pr.error_code, pr.base_offset
 
 
 async def test_idempotent_retry_is_deduplicated(bootstrap: str, topic: str) -> None:
@@ -56,13 +36,13 @@ async def test_idempotent_retry_is_deduplicated(bootstrap: str, topic: str) -> N
     assert init.error_code == 0
     pid, epoch = init.producer_id, init.producer_epoch
     first = _batch(pid, epoch, 0, [b"a", b"b", b"c"])
-    assert _produce(bootstrap, topic, first) == (0, 0)
+    assert produce_raw(bootstrap, topic, first) == (0, 0)
     # the same batch again (a retry after a lost response): not appended twice
-    err, off = _produce(bootstrap, topic, first)
+    err, off = produce_raw(bootstrap, topic, first)
     assert err in (0, 46) and off in (0, -1)
-    assert _produce(bootstrap, topic, _batch(pid, epoch, 3, [b"d"])) == (0, 3)
+    assert produce_raw(bootstrap, topic, _batch(pid, epoch, 3, [b"d"])) == (0, 3)
     # a gap in sequence numbers is rejected
-    err, _ = _produce(bootstrap, topic, _batch(pid, epoch, 10, [b"x"]))
+    err, _ = produce_raw(bootstrap, topic, _batch(pid, epoch, 10, [b"x"]))
     assert err == 45  # OUT_OF_ORDER_SEQUENCE_NUMBER
     msgs = await consume_all(bootstrap, topic, expected=4)
     assert [m.value for m in msgs] == [b"a", b"b", b"c", b"d"]
