@@ -48,13 +48,6 @@ class Sent:
     def __init__(self) -> None:
         self.batches: list[tuple[asyncio.Future, int]] = []
 
-    def last_offset(self) -> int | None:
-        """Offset of the last record sent (all futures must be done)."""
-        if not self.batches:
-            return None
-        future, count = self.batches[-1]
-        return future.result().offset + count - 1
-
     async def wait(self) -> None:
         """Wait until every batch is acknowledged by the broker."""
         if self.batches:

@@ -58,20 +58,6 @@ class RocksDBStore(FaustRocksDBStore):
                 batch.put(key, value)
         self._db_for_partition(partition).write(batch)
 
-    def iter_raw(self, partition: int, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
-        """Items of ``partition`` in key order, from ``start`` (inclusive) on."""
-        db = self._db_for_partition(partition)
-        iterator = db.iter()
-        if start is None:
-            iterator.seek_to_first()
-        else:
-            iterator.seek(start)
-        while iterator.valid():
-            key = iterator.key()
-            if key != self.offset_key:
-                yield key, iterator.value()
-            iterator.next()
-
     def open_partitions(self) -> list[int]:
         """Partitions whose database is open on this worker."""
         return sorted(self._dbs)
