@@ -6,6 +6,8 @@ orders (Avro) -> keep PAID -> re-key by user -> sum amounts into ``user-spending
 Run it:
     $ streamflow worker apps/user_spending.py
 Query it:
+    $ streamflow table get apps/user_spending.py user-spending-store user-007
+    $ curl http://127.0.0.1:6066/views/top-spenders?n=5
     $ streamflow consume --app apps/user_spending.py user_spending_summary --from-beginning
 """
 
@@ -31,3 +33,11 @@ spending = (
 )
 
 spending.to_stream().map_values(str).to(user_spending_summary)
+
+
+@app.view("top-spenders")
+async def top_spenders(request, tables):
+    """The ``n`` users who spent the most (``?n=10`` by default)."""
+    n = int(request.query.get("n", 10))
+    totals = [(total, user) async for user, total in tables["user-spending-store"].items()]
+    return [{"user_id": user, "total": total} for total, user in sorted(totals, reverse=True)[:n]]

@@ -13,7 +13,20 @@ Example:
 from streamflow.app import App
 from streamflow.codecs import Codec, avro
 from streamflow.dsl import GroupedStream, Stream, Table, Topology
+from streamflow.dsl.policies import DeadLetter, Retry, Stop
 from streamflow.topics import Topic
 
-__all__ = ["App", "Codec", "GroupedStream", "Stream", "Table", "Topic", "Topology", "avro"]
+__all__ = [
+    "App",
+    "Codec",
+    "DeadLetter",
+    "GroupedStream",
+    "Retry",
+    "Stop",
+    "Stream",
+    "Table",
+    "Topic",
+    "Topology",
+    "avro",
+]
 __version__ = "0.1.0"

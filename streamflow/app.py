@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamflow.codecs import Codec
+from streamflow.dsl.policies import ErrorPolicy
 from streamflow.dsl.stream import Stream, Table
 from streamflow.dsl.topology import SourceNode, Topology, TopologyBuilder
 from streamflow.topics import Topic, topic_name_override
 
-__all__ = ["GUARANTEES", "AgentSpec", "App"]
+__all__ = ["GUARANTEES", "AgentSpec", "App", "ViewSpec"]
 
 GUARANTEES = ("exactly_once", "at_least_once")
 
@@ -41,6 +42,18 @@ class AgentSpec:
     fn: Callable[[Any], Awaitable[None]]
     name: str
     concurrency: int = 1
+
+
+#: ``async def view(request, tables) -> JSON-able``
+ViewFunction = Callable[[Any, Any], Awaitable[Any]]
+
+
+@dataclass
+class ViewSpec:
+    """A custom read-only view: ``fn(request, tables)`` served at ``GET /views/<name>``."""
+
+    name: str
+    fn: ViewFunction
 
 
 class App:
@@ -91,6 +104,7 @@ class App:
         self.topics: dict[str, Topic] = {}
         self.agents: list[AgentSpec] = []
         self.tables: dict[str, Table] = {}
+        self.views: dict[str, ViewSpec] = {}
 
     def topic(
         self,
@@ -100,12 +114,15 @@ class App:
         value: Codec | str = "json",
         partitions: int | None = None,
         config: dict[str, str] | None = None,
+        dead_letter_topic: str | None = None,
     ) -> Topic:
         """Declare a topic with its codecs and return it.
 
         ``key``/``value``: a codec or a shorthand (``"str"``, ``"bytes"``, ``"json"``,
         ``"int"``, ``"decimal"``, ``"avro:<schema name>"`` for ``schemas/<name>.avsc``).
         ``STREAMFLOW_TOPIC_<NAME>`` in the environment renames the topic.
+        ``dead_letter_topic`` receives this topic's failing records instead of the app's
+        dead-letter topic.
 
         >>> app = App("shop")
         >>> orders = app.topic("order_events", key="str", value="json")
@@ -115,7 +132,14 @@ class App:
         name = topic_name_override(name)
         if name in self.topics:
             return self.topics[name]
-        topic = Topic(name, key=key, value=value, partitions=partitions, config=config or {})
+        topic = Topic(
+            name,
+            key=key,
+            value=value,
+            partitions=partitions,
+            config=config or {},
+            dead_letter_topic=dead_letter_topic,
+        )
         self.topics[name] = topic
         return topic
 
@@ -131,14 +155,27 @@ class App:
             return topic
         return self.topics.get(topic_name_override(topic)) or self.topic(topic)
 
-    def stream(self, topic: Topic | str, *, name: str | None = None) -> Stream:
+    def stream(
+        self,
+        topic: Topic | str,
+        *,
+        name: str | None = None,
+        on_error: ErrorPolicy | None = None,
+    ) -> Stream:
         """Start a :class:`~streamflow.dsl.stream.Stream` reading ``topic``.
 
+        ``on_error`` says what happens to records that fail to decode or make user code
+        raise, here and downstream (after ``group_by`` too): ``DeadLetter()`` (the
+        default), ``Retry(attempts=…, backoff=…)`` or ``Stop()``; see
+        :mod:`streamflow.dsl.policies`.
+
+        >>> from streamflow import Retry
         >>> app = App("shop")
         >>> paid = app.stream("order_events").filter(lambda k, v: v["status"] == "PAID")
+        >>> enriched = app.stream("clicks", on_error=Retry(attempts=5, backoff=0.2))
         """
         source_topic = self.resolve_topic(topic)
-        node = self.builder.add(SourceNode(topic=source_topic), name=name)
+        node = self.builder.add(SourceNode(topic=source_topic, on_error=on_error), name=name)
         return Stream(self, node, source_topic.key_codec, source_topic.value_codec)
 
     def table(
@@ -153,6 +190,7 @@ class App:
         value: Codec | str = "json",
         emit_to: Topic | str | None = None,
         emit_value: Callable[[Any], Any] | None = None,
+        on_error: ErrorPolicy | None = None,
     ) -> Callable[[Callable[[Any, Any], Any]], Table]:
         """Declare an aggregate table with a decorated adder ``fn(aggregate, value)``.
 
@@ -161,7 +199,8 @@ class App:
         when ``key_by`` is ``None``); starts each key at ``initial`` (a value, copied per
         key, or a zero-argument callable); stores the result in RocksDB under ``name``
         (default: the function's name). With ``emit_to`` every update is also written to
-        that topic, its value mapped by ``emit_value``.
+        that topic, its value mapped by ``emit_value``. ``on_error`` is the error policy
+        of the table's processing (see :meth:`stream`).
 
         >>> from decimal import Decimal
         >>> app = App("shop")
@@ -178,7 +217,9 @@ class App:
         initializer = initial if callable(initial) else (lambda: copy.deepcopy(initial))
 
         def decorate(adder: Callable[[Any, Any], Any]) -> Table:
-            stream = source if isinstance(source, Stream) else self.stream(source)
+            stream = (
+                source if isinstance(source, Stream) else self.stream(source, on_error=on_error)
+            )
             if where is not None:
                 stream = stream.filter(where)
             table_name = name or adder.__name__.replace("_", "-")
@@ -219,6 +260,32 @@ class App:
 
         def decorate(fn: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
             self.agents.append(AgentSpec(agent_topic, fn, name or fn.__name__, concurrency))
+            return fn
+
+        return decorate
+
+    def view(self, name: str | None = None) -> Callable[[ViewFunction], ViewFunction]:
+        """Declare a custom read-only view, served by every worker at ``GET /views/<name>``.
+
+        The function receives the HTTP request (``request.query`` holds the query
+        parameters) and the app's tables as readers (``await tables[name].get(key)``,
+        ``async for key, value in tables[name].items(prefix=...)``); it returns anything
+        JSON can show (decimals become strings).
+
+        >>> app = App("shop")
+        >>> @app.view("top-spenders")
+        ... async def top_spenders(request, tables):
+        ...     totals = [(v, k) async for k, v in tables["user-spending-store"].items()]
+        ...     return [{"user": k, "total": v} for v, k in sorted(totals, reverse=True)[:10]]
+        >>> sorted(app.views)
+        ['top-spenders']
+        """
+
+        def decorate(fn: ViewFunction) -> ViewFunction:
+            view_name = name or fn.__name__.replace("_", "-")
+            if view_name in self.views:
+                raise ValueError(f"a view named {view_name!r} already exists in app {self.id!r}")
+            self.views[view_name] = ViewSpec(view_name, fn)
             return fn
 
         return decorate

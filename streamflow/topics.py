@@ -45,6 +45,8 @@ class Topic:
     ``key`` and ``value`` take a :class:`~streamflow.codecs.Codec` or a shorthand such as
     ``"str"``, ``"json"``, ``"decimal"`` or ``"avro:order_event"``. ``partitions`` is used
     when the runtime has to create the topic (the app's default otherwise).
+    ``dead_letter_topic`` receives the records of this topic that fail (default: the
+    app's, ``<app-id>-dlq``).
 
     >>> Topic("order_events", key="str", value="json").value_codec.name
     'json'
@@ -56,12 +58,13 @@ class Topic:
     partitions: int | None = None
     config: dict[str, str] = field(default_factory=dict)
     internal: bool = False
+    dead_letter_topic: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
             raise ValueError("a topic needs a non-empty name")
-        self.key_codec: Codec = resolve_codec(self.key)
-        self.value_codec: Codec = resolve_codec(self.value)
+        self.key_codec: Codec = resolve_codec(self.key).for_topic(self.name, is_key=True)
+        self.value_codec: Codec = resolve_codec(self.value).for_topic(self.name, is_key=False)
 
     def decode_key(self, data: bytes | None) -> Any:
         """Decode a record key (``None`` stays ``None``)."""

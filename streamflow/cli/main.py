@@ -9,7 +9,10 @@ from __future__ import annotations
 import click
 
 from streamflow.cli.consume import consume
+from streamflow.cli.dlq import dlq
 from streamflow.cli.produce import produce
+from streamflow.cli.schemas import schemas
+from streamflow.cli.table import table
 from streamflow.cli.topology import topology
 from streamflow.cli.worker import worker
 
@@ -26,6 +29,9 @@ cli.add_command(worker)
 cli.add_command(produce)
 cli.add_command(consume)
 cli.add_command(topology)
+cli.add_command(schemas)
+cli.add_command(dlq)
+cli.add_command(table)
 
 try:
     from streamflow.broker.cli import broker

@@ -13,17 +13,18 @@ other names with ``from streamflow.codecs.avro import ...``.
 
 from __future__ import annotations
 
-from .avro import SINGLE_OBJECT_MARKER, AvroCodec, avro
+from .avro import REGISTRY_URL_ENV, SINGLE_OBJECT_MARKER, AvroCodec, avro
 from .avro_compat import check_compatibility
 from .avro_schema import AvroSchema, find_schema_file, parse_avro_schema
 from .base import Codec, to_jsonable
-from .errors import CodecError, DecodeError, SchemaError, ValidationError
+from .errors import CodecError, DecodeError, RegistryError, SchemaError, ValidationError
 from .json import JsonCodec
 from .primitive import BytesCodec, DecimalCodec, IntCodec, StrCodec
 from .registry import CODEC_SHORTHANDS, resolve_codec
 
 __all__ = [
     "CODEC_SHORTHANDS",
+    "REGISTRY_URL_ENV",
     "SINGLE_OBJECT_MARKER",
     "AvroCodec",
     "AvroSchema",
@@ -34,6 +35,7 @@ __all__ = [
     "DecodeError",
     "IntCodec",
     "JsonCodec",
+    "RegistryError",
     "SchemaError",
     "StrCodec",
     "ValidationError",

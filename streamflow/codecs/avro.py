@@ -31,11 +31,15 @@ from .avro_schema import (
 from .base import Codec
 from .errors import DecodeError, SchemaError, ValidationError
 
-__all__ = ["SINGLE_OBJECT_MARKER", "AvroCodec", "avro"]
+__all__ = ["REGISTRY_URL_ENV", "SINGLE_OBJECT_MARKER", "AvroCodec", "avro"]
 
 #: The two bytes that start every single-object encoded Avro message.
 SINGLE_OBJECT_MARKER = b"\xc3\x01"
 _HEADER_LEN = 10
+
+#: Environment variable with a Schema Registry URL; when set, :func:`avro` codecs use the
+#: registry's wire format (see :mod:`streamflow.codecs.avro_registry`).
+REGISTRY_URL_ENV = "STREAMFLOW_SCHEMA_REGISTRY_URL"
 
 SchemaLike = Mapping[str, Any] | str
 
@@ -108,12 +112,13 @@ value.quantize(Decimal('0.01'))
         *,
         schemas_dir: str | os.PathLike[str] | None = None,
         validate: bool = True,
+        **options: Any,
     ) -> AvroCodec:
         """Load the reader schema from an ``.avsc`` file.
 
         Other versions of the record are looked for in ``schemas_dir``, by
         default the file's own folder. Problems raise ``SchemaError`` naming
-        the file.
+        the file. ``options`` go to the constructor (subclasses take more).
 
         >>> AvroCodec.from_file("schemas/order_event.avsc").record_name  # from the repo root
         'streamflow.examples.OrderEvent'
@@ -124,6 +129,7 @@ value.quantize(Decimal('0.01'))
             schema,
             schemas_dir=path.parent if schemas_dir is None else schemas_dir,
             validate=validate,
+            **options,
         )
 
     @classmethod
@@ -133,14 +139,17 @@ value.quantize(Decimal('0.01'))
         *,
         schemas_dir: str | os.PathLike[str] | None = None,
         validate: bool = True,
+        **options: Any,
     ) -> AvroCodec:
         """Build from a schema dict or JSON text; no folder is scanned unless given.
+
+        ``options`` go to the constructor (subclasses take more).
 
         >>> AvroCodec.from_schema('{"type": "record", "name": "R", '
         ...                       '"fields": [{"name": "x", "type": "int"}]}').record_name
         'R'
         """
-        return cls(schema, schemas_dir=schemas_dir, validate=validate)
+        return cls(schema, schemas_dir=schemas_dir, validate=validate, **options)
 
     def register_writer_schema(self, schema: SchemaLike | AvroSchema) -> int:
         """Accept data written with ``schema`` (same record name); return its fingerprint.
@@ -173,6 +182,15 @@ value.quantize(Decimal('0.01'))
         return self._schema.parsed
 
     @property
+    def avro_schema(self) -> AvroSchema:
+        """The reader schema with its source, canonical form and fingerprint.
+
+        >>> AvroCodec.from_file("schemas/order_event.avsc").avro_schema.source
+        'schemas/order_event.avsc'
+        """
+        return self._schema
+
+    @property
     def fingerprint(self) -> int:
         """CRC-64-AVRO fingerprint of the reader schema, as an unsigned int."""
         return self._schema.fingerprint
@@ -194,7 +212,7 @@ value.quantize(Decimal('0.01'))
         if self._validate:
             self._schema.converter.check(value)
         buf = io.BytesIO()
-        buf.write(self._header)
+        buf.write(self._frame())
         try:
             schemaless_writer(buf, self._schema.parsed, value)
             return buf.getvalue()
@@ -207,6 +225,17 @@ value.quantize(Decimal('0.01'))
 
     def decode(self, data: bytes) -> Any:
         """Decode one single-object encoded record into the reader schema's shape."""
+        writer, start = self._writer_of(data)
+        return self._read(data, start, writer)
+
+    # -- framing (overridden by other wire formats) -------------------------------------
+
+    def _frame(self) -> bytes:
+        """The bytes written before each record body."""
+        return self._header
+
+    def _writer_of(self, data: bytes) -> tuple[AvroSchema, int]:
+        """The writer schema of ``data`` and the offset where its body starts."""
         if data[:2] != SINGLE_OBJECT_MARKER:
             raise DecodeError(
                 "not Avro single-object encoding: expected marker c3 01, "
@@ -225,8 +254,12 @@ value.quantize(Decimal('0.01'))
                 f"for {self.record_name} (known: {known}); add the writer's .avsc to the "
                 "schemas folder"
             )
+        return writer, _HEADER_LEN
+
+    def _read(self, data: bytes, start: int, writer: AvroSchema) -> Any:
+        """Read the body of ``data`` from ``start``, resolving ``writer`` into the reader."""
         buf = io.BytesIO(data)
-        buf.seek(_HEADER_LEN)
+        buf.seek(start)
         reader = None if writer is self._schema else self._schema.parsed
         try:
             value = schemaless_reader(buf, writer.parsed, reader)
@@ -269,6 +302,7 @@ def avro(
     *,
     app_file: str | os.PathLike[str] | None = None,
     validate: bool = True,
+    registry: str | None = None,
 ) -> AvroCodec:
     """Load ``<schemas_dir>/<name>.avsc`` into an :class:`AvroCodec`.
 
@@ -278,9 +312,19 @@ def avro(
     ``.avsc`` in that folder defining the same record is registered as a
     known writer version.
 
+    With a Schema Registry URL (``registry``, else ``$STREAMFLOW_SCHEMA_REGISTRY_URL``),
+    the codec is a :class:`~streamflow.codecs.avro_registry.SchemaRegistryAvroCodec`:
+    it writes the registry's wire format and still reads single-object encoded records.
+
     >>> codec = avro("order_event", schemas_dir="schemas")  # run from the repo root
     >>> codec.record_name
     'streamflow.examples.OrderEvent'
     """
     path = find_schema_file(name, schemas_dir, app_file)
-    return AvroCodec.from_file(path, validate=validate)
+    registry = registry or os.environ.get(REGISTRY_URL_ENV) or None
+    if registry is None:
+        return AvroCodec.from_file(path, validate=validate)
+    # Imported here so that the registry client is only needed by apps that use one.
+    from .avro_registry import SchemaRegistryAvroCodec
+
+    return SchemaRegistryAvroCodec.from_file(path, validate=validate, registry=registry)

@@ -93,6 +93,20 @@ class Codec(abc.ABC):
         cannot represent a valid value.
         """
 
+    def for_topic(self, topic: str, *, is_key: bool) -> Codec:
+        """The codec to use for the keys (``is_key``) or values of ``topic``.
+
+        :class:`~streamflow.topics.Topic` calls this once per codec it is given. Codecs
+        whose bytes do not depend on the topic return themselves; a codec that does (the
+        Schema Registry one names its subject after the topic) returns a bound copy.
+
+        >>> from streamflow.codecs import StrCodec
+        >>> codec = StrCodec()
+        >>> codec.for_topic("orders", is_key=True) is codec
+        True
+        """
+        return self
+
     def to_json(self, value: Any) -> Any:
         """Convert a native value into something ``orjson.dumps`` accepts.
 

@@ -13,7 +13,7 @@ DecodeError
 
 from __future__ import annotations
 
-__all__ = ["CodecError", "DecodeError", "SchemaError", "ValidationError"]
+__all__ = ["CodecError", "DecodeError", "RegistryError", "SchemaError", "ValidationError"]
 
 
 class CodecError(Exception):
@@ -48,6 +48,18 @@ class SchemaError(CodecError):
     Traceback (most recent call last):
     ...
     streamflow.codecs.errors.SchemaError: <inline schema>: invalid JSON: ...
+    """
+
+
+class RegistryError(CodecError):
+    """A Schema Registry that cannot be reached, or that refuses a request.
+
+    It says nothing about the record itself: the same bytes may decode once the
+    registry answers again (unlike :class:`DecodeError`). The message names the
+    registry URL and the subject or schema id asked for.
+
+    >>> str(RegistryError("cannot reach the Schema Registry at http://127.0.0.1:1"))
+    'cannot reach the Schema Registry at http://127.0.0.1:1'
     """
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamflow.codecs import Codec
+from streamflow.dsl.policies import DeadLetter, ErrorPolicy, Retry
 from streamflow.topics import Topic
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "Subtopology",
     "Topology",
     "TopologyBuilder",
+    "retry_topic_name",
 ]
 
 
@@ -68,6 +70,12 @@ class SourceNode(Node):
 
     topic: Topic = None  # type: ignore[assignment]
     internal: bool = False
+    #: What to do with failing records; ``None``: inherit from upstream, else dead-letter.
+    on_error: ErrorPolicy | None = None
+    #: 0 for a topic the app reads; ``n`` for the retry topic of attempt ``n``.
+    retry_attempt: int = 0
+    #: For a retry topic: the topic whose failed records it retries.
+    retry_of: str | None = None
     kind = "source"
 
     def describe(self) -> str:
@@ -162,6 +170,10 @@ class Subtopology:
 
     index: int
     source: SourceNode
+    #: The policy for failing records (inherited along repartitions).
+    on_error: ErrorPolicy = field(default_factory=DeadLetter)
+    #: Where failing records go; ``None``: the app's dead-letter topic.
+    dead_letter_topic: str | None = None
 
     def nodes(self) -> Iterator[Node]:
         """All nodes reachable from the source, depth first, the source included."""
@@ -195,8 +207,13 @@ class Topology:
 
     @property
     def stores(self) -> list[AggregateNode]:
-        """Every table of the topology."""
-        return [store for sub in self.subtopologies for store in sub.stores]
+        """Every table of the topology (retry sub-topologies update the same tables)."""
+        return [
+            store
+            for sub in self.subtopologies
+            if not sub.source.retry_attempt
+            for store in sub.stores
+        ]
 
     @property
     def internal_topics(self) -> list[Topic]:
@@ -226,6 +243,16 @@ class Topology:
         lines.append("  " * depth + node.describe())
         for child in node.children:
             self._describe_node(child, depth + 1, lines)
+
+
+def retry_topic_name(app_id: str, topic: str, attempt: int) -> str:
+    """The retry topic of ``attempt`` for failed records of ``topic``.
+
+    >>> retry_topic_name("shop", "orders", 1), retry_topic_name("shop", "shop-x-repartition", 2)
+    ('shop-orders-retry-1', 'shop-x-repartition-retry-2')
+    """
+    base = topic if topic.startswith(f"{app_id}-") else f"{app_id}-{topic}"
+    return f"{base}-retry-{attempt}"
 
 
 class TopologyBuilder:
@@ -259,10 +286,60 @@ class TopologyBuilder:
         return node
 
     def build(self) -> Topology:
-        """Freeze the graph into sub-topologies, one per source."""
-        subtopologies = [Subtopology(i, source) for i, source in enumerate(self.sources)]
+        """Freeze the graph into sub-topologies, one per source, plus one per retry topic.
+
+        A repartitioned stream keeps the error policy and dead-letter topic of the stream
+        it came from, unless its source says otherwise.
+        """
+        subtopologies: list[Subtopology] = []
+        inherited: dict[str, Subtopology] = {}
+        for source in self.sources:
+            upstream = inherited.get(source.topic.name)
+            sub = Subtopology(
+                len(subtopologies),
+                source,
+                on_error=source.on_error
+                or (upstream.on_error if upstream else None)
+                or DeadLetter(),
+                dead_letter_topic=source.topic.dead_letter_topic
+                or (upstream.dead_letter_topic if upstream else None),
+            )
+            subtopologies.append(sub)
+            for sink in sub.sinks:
+                if sink.internal:
+                    inherited.setdefault(sink.topic.name, sub)
         stores = [n.store for sub in subtopologies for n in sub.stores]
         duplicates = {s for s in stores if stores.count(s) > 1}
         if duplicates:
             raise ValueError(f"table name(s) used twice: {', '.join(sorted(duplicates))}")
+        for sub in list(subtopologies):
+            if isinstance(sub.on_error, Retry):
+                subtopologies.extend(self._retry_subtopologies(sub, len(subtopologies)))
         return Topology(self.app_id, subtopologies)
+
+    def _retry_subtopologies(self, sub: Subtopology, first_index: int) -> list[Subtopology]:
+        """One sub-topology per retry attempt, running ``sub``'s operators again."""
+        assert isinstance(sub.on_error, Retry)
+        topic = sub.source.topic
+        retries = []
+        for attempt in range(1, sub.on_error.attempts + 1):
+            retry_topic = Topic(
+                retry_topic_name(self.app_id, topic.name, attempt),
+                key=topic.key_codec,
+                value=topic.value_codec,
+                partitions=topic.partitions,
+                internal=True,
+            )
+            source = SourceNode(
+                name=f"{sub.source.name}-retry-{attempt}",
+                children=sub.source.children,
+                topic=retry_topic,
+                internal=True,
+                on_error=sub.on_error,
+                retry_attempt=attempt,
+                retry_of=topic.name,
+            )
+            retries.append(
+                Subtopology(first_index + len(retries), source, sub.on_error, sub.dead_letter_topic)
+            )
+        return retries

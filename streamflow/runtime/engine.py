@@ -33,6 +33,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,8 +47,9 @@ from aiokafka import TopicPartition
 from faust.types import TP
 
 from streamflow.app import App
-from streamflow.runtime.dead_letters import DeadLetters
+from streamflow.runtime.failures import FailureRouter, ProcessingStopped, retry_due_ms
 from streamflow.runtime.faust_codecs import faust_serializer
+from streamflow.runtime.metrics import TableStats, WorkerMetrics, rocksdb_stats
 from streamflow.runtime.sender import BatchSender, Sent
 from streamflow.runtime.settings import WorkerSettings, state_dir
 from streamflow.runtime.tasks import ConsumedRecord, SubtopologyTask, TableRuntime
@@ -72,6 +76,14 @@ class Fetched:
 # Exactly-once commits make output visible to read_committed readers: commit often.
 EXACTLY_ONCE_COMMIT_INTERVAL = 0.1
 AT_LEAST_ONCE_COMMIT_INTERVAL = 1.0
+
+
+async def _wait_until_due(fetched: Sequence[Fetched]) -> None:
+    """Sleep until every fetched retry record is due (retry topics fill in due order)."""
+    due_ms = max(retry_due_ms(r.headers or ()) for batch in fetched for r in batch.records)
+    delay = due_ms / 1000 - time.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 class _FaustApp(faust.App):
@@ -104,7 +116,8 @@ class Runtime:
         self.exactly_once = self.guarantee == "exactly_once"
         self.topology = app.topology()
         self.barrier = asyncio.Lock()
-        self.dead_letters = DeadLetters(app.id, app.dead_letter_topic)
+        #: Set when a record failed under the Stop policy: the worker is stopping.
+        self.fatal_error: ProcessingStopped | None = None
         self.tables: dict[str, TableRuntime] = {}
         self.tasks: list[SubtopologyTask] = []
         self._tables_fed_by: dict[str, list[TableRuntime]] = defaultdict(list)
@@ -113,7 +126,13 @@ class Runtime:
         self._unconfirmed: dict[str | None, list[Sent]] = defaultdict(list)
         self._source_topics = {sub.source.topic.name for sub in self.topology.subtopologies}
         self._inboxes: dict[str, asyncio.Queue[Fetched]] = {}
+        # One past the last fetched offset of each source partition (for lag).
+        self._fetched_to: dict[TP, int] = {}
+        self.metrics = WorkerMetrics(app.id)
         self.faust = self._build_faust_app()
+        self.metrics.observe_state(
+            lag=self._lags, assigned=self._assigned, tables=self._table_stats, ready=self.is_ready
+        )
 
     # --- building ------------------------------------------------------------------------
 
@@ -121,6 +140,26 @@ class Runtime:
     def data_dir(self) -> Path:
         """Where this worker keeps local state: ``state/<app-id>/worker-<web port>``."""
         return state_dir() / self.app.id / f"worker-{self.settings.web_port}"
+
+    @property
+    def url(self) -> str:
+        """The URL other workers and clients reach this worker's web API at."""
+        return f"http://{self.settings.web_host}:{self.settings.web_port}"
+
+    def is_ready(self) -> bool:
+        """True once the worker is in the group, not rebalancing, and its tables recovered."""
+        fapp = self.faust
+        recovery = fapp.tables.recovery
+        return (
+            fapp.consumer_generation_id > 0
+            and not fapp.rebalancing
+            and not recovery.in_recovery
+            and recovery.completed.is_set()
+        )
+
+    def holds(self, table: TableRuntime, partition: int) -> bool:
+        """True if ``partition`` of ``table`` is active and recovered on this worker."""
+        return self.is_ready() and self.faust.assignor.is_active(TP(table.changelog, partition))
 
     def _build_faust_app(self) -> faust.App:
         rocksdb.register()
@@ -136,9 +175,13 @@ class Runtime:
             processing_guarantee=self.guarantee,
             topic_partitions=self.app.partitions,
             topic_replication_factor=1,
+            # streamflow serves its own web API (streamflow.web); faust only needs the URL
+            # to tell other workers where this one answers table queries.
+            web_enabled=False,
             web_port=self.settings.web_port,
             web_bind=self.settings.web_host,
             web_host=self.settings.web_host,
+            canonical_url=self.url,
             broker_commit_interval=commit_interval,
             consumer_auto_offset_reset="earliest",
             stream_buffer_maxsize=max(4 * self.app.batch_size, 4096),
@@ -155,6 +198,7 @@ class Runtime:
         for spec in self.app.agents:
             self._add_agent(fapp, spec)
         fapp.on_partitions_revoked.connect(self._on_partitions_revoked)
+        fapp.on_partitions_assigned.connect(self._on_partitions_assigned)
         return fapp
 
     def _add_table(self, fapp: faust.App, node) -> None:
@@ -166,7 +210,10 @@ class Runtime:
             help=f"streamflow table {node.store}",
         )
         self.tables[node.store] = TableRuntime(
-            node, store=lambda t=table: t.data, changelog=table.changelog_topic.get_topic_name()
+            node,
+            store=lambda t=table: t.data,
+            changelog=table.changelog_topic.get_topic_name(),
+            partitions=self.app.partitions,
         )
 
     def _faust_topic(self, fapp: faust.App, topic: Topic, *, raw: bool = True):
@@ -180,7 +227,8 @@ class Runtime:
         )
 
     def _add_subtopology(self, fapp: faust.App, sub) -> None:
-        task = SubtopologyTask(sub, self.tables, self.dead_letters)
+        failures = FailureRouter(self.app.id, sub, self.app.dead_letter_topic, self.metrics)
+        task = SubtopologyTask(sub, self.tables, failures)
         for node in sub.stores:
             self._tables_fed_by[sub.source.topic.name].append(self.tables[node.store])
         self.tasks.append(task)
@@ -199,6 +247,8 @@ class Runtime:
                 while size < batch_size and not inbox.empty():
                     fetched.append(inbox.get_nowait())
                     size += len(fetched[-1].records)
+                if sub.source.retry_attempt:
+                    await _wait_until_due(fetched)
                 await self._process(task, fetched)
 
         fapp.agent(source, name=f"{self.app.id}.subtopology-{sub.index}")(run_subtopology)
@@ -226,7 +276,10 @@ class Runtime:
                 add(sink.topic)
         for spec in self.app.agents:
             add(spec.topic)
-        add(Topic(self.app.dead_letter_topic, key="bytes", value="bytes"))
+        for dead_letter_topic in {self.app.dead_letter_topic} | {
+            sub.dead_letter_topic for sub in self.topology.subtopologies if sub.dead_letter_topic
+        }:
+            add(Topic(dead_letter_topic, key="bytes", value="bytes"))
         for table in self.tables.values():
             add(Topic(table.changelog, config={"cleanup.policy": "compact"}))
         return list(topics.values())
@@ -235,12 +288,35 @@ class Runtime:
 
     async def _process(self, task: SubtopologyTask, fetched: Sequence[Fetched]) -> None:
         await self.faust.flow_control.acquire()  # not while tables recover or a rebalance runs
+        if self.fatal_error is not None:
+            return  # stopping: process nothing more
+        try:
+            await self._process_batches(task, fetched)
+        except ProcessingStopped as exc:
+            self._stop(exc)
+
+    def _stop(self, error: ProcessingStopped) -> None:
+        """Stop the worker gracefully: commit what was processed before the failure."""
+        self.fatal_error = error
+        log.critical("Stopping the worker: %s", error)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    async def _process_batches(self, task: SubtopologyTask, fetched: Sequence[Fetched]) -> None:
         async with self.barrier:
             by_partition = self._fresh_records(fetched)
             for partition, records in by_partition.items():
+                started = time.perf_counter()
                 transactional_id, producer = await self._producer_for(task.source.name, partition)
-                sent = await task.process(partition, records, BatchSender(producer))
+                sender = BatchSender(producer, on_send=self.metrics.records_produced)
+                sent = await task.process(partition, records, sender)
                 self._unconfirmed[transactional_id].extend(sent)
+                self.metrics.batch_processed(
+                    task.source.name,
+                    partition,
+                    len(records),
+                    time.perf_counter() - started,
+                    records[0].timestamp_ms,
+                )
                 # aiokafka's TopicPartition: these keys end up in its offset commit.
                 self._next_offsets[TopicPartition(task.source.name, partition)] = (
                     records[-1].offset + 1
@@ -290,6 +366,7 @@ class Runtime:
                     remaining[tp] = tp_records
                 elif tp_records and (active_partitions is None or tp in active_partitions):
                     await inbox.put(Fetched(generation, tp, tp_records))
+                    self._fetched_to[tp] = tp_records[-1].offset + 1
             return remaining, active_partitions
 
         consumer._wait_next_records = route
@@ -334,6 +411,7 @@ class Runtime:
         consumer._filter_tps_with_pending_acks = partitions_to_commit
 
         async def commit_outside_batches(*args, **kwargs):
+            started = time.perf_counter()
             async with self.barrier:
                 if not self.exactly_once:
                     # At-least-once: offsets may only move past records whose outputs the
@@ -342,7 +420,9 @@ class Runtime:
                 committed = await commit(*args, **kwargs)
                 if committed and not self.exactly_once:
                     self._checkpoint_all()
-                return committed
+            if committed:
+                self.metrics.commit_finished(time.perf_counter() - started)
+            return committed
 
         consumer.commit = commit_outside_batches
 
@@ -390,15 +470,27 @@ class Runtime:
 
         producer.commit_transactions = commit_transactions
 
+        abort_transaction = producer.abort_transaction
+
+        async def count_aborts(transactional_id):
+            self.metrics.transaction_aborted()
+            return await abort_transaction(transactional_id)
+
+        producer.abort_transaction = count_aborts
+
     def _checkpoint_all(self) -> None:
         for table in self.tables.values():
             for partition in table.store.open_partitions():
                 if table.store.is_dirty(partition):
                     table.checkpoint(partition)
 
+    async def _on_partitions_assigned(self, sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        self.metrics.rebalanced()
+
     async def _on_partitions_revoked(self, sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         for tp in revoked:
             self._next_offsets.pop(tp, None)
+            self._fetched_to.pop(tp, None)
             # The revoked partition's producer is stopped and its open transaction aborted:
             # its unconfirmed sends will never be committed.
             if tp.topic in self._tables_fed_by or tp.topic in self._source_topics:
@@ -406,3 +498,38 @@ class Runtime:
                 self._unconfirmed.pop(f"{self.faust.conf.id}-{group}-{tp.partition}", None)
         for table in self.tables.values():
             table.forget()
+
+    # --- state for metrics -------------------------------------------------------------------
+
+    def _assigned(self) -> list[tuple[str, int]]:
+        return [(tp.topic, tp.partition) for tp in self.faust.consumer.assignment()]
+
+    def _lags(self) -> dict[tuple[str, int], int | None]:
+        """Records of each assigned source partition not processed yet.
+
+        Lag is what the broker has beyond this worker's fetch position, plus what was
+        fetched but is not processed yet. Measuring from the fetch position rather than the
+        committed offset keeps transaction markers (which take offsets but hold no record)
+        from showing as lag.
+        """
+        consumer = self.faust.consumer._thread._ensure_consumer()
+        assignment = consumer._subscription.subscription.assignment
+        lags: dict[tuple[str, int], int | None] = {}
+        for tp in assignment.tps:
+            if tp.topic not in self._source_topics:
+                continue
+            state = assignment.state_value(tp)
+            if state.highwater is None or not state.has_valid_position:
+                lags[tp.topic, tp.partition] = None
+                continue
+            unprocessed = self._fetched_to.get(tp, 0) - self._next_offsets.get(tp, 0)
+            lag = max(0, state.highwater - state.position) + max(0, unprocessed)
+            lags[tp.topic, tp.partition] = lag
+        return lags
+
+    def _table_stats(self) -> list[TableStats]:
+        return [
+            stat
+            for table in self.tables.values()
+            for stat in rocksdb_stats(table.name, table.store)
+        ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
@@ -61,8 +61,13 @@ class BatchSender:
     >>> # sent = await sender.send("out", records, partition=None)
     """
 
-    def __init__(self, producer: AIOKafkaProducer) -> None:
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        on_send: Callable[[str, int], None] | None = None,
+    ) -> None:
         self.producer = producer
+        self.on_send = on_send  # told (topic, record count) of every send
 
     async def partitions(self, topic: str) -> int:
         """Number of partitions of ``topic`` (waits for metadata)."""
@@ -92,6 +97,8 @@ class BatchSender:
                 by_partition[partition_for(record[0], count)].append(index)
         else:
             by_partition[partition] = list(range(len(records)))
+        if self.on_send is not None and records:
+            self.on_send(topic, len(records))
         sent: dict[int, Sent] = {}
         for part, indexes in by_partition.items():
             sent[part] = await self._send_partition(topic, part, records, indexes, headers)

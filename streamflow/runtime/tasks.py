@@ -20,7 +20,7 @@ from typing import Any
 
 from streamflow.dsl.topology import AggregateNode, Subtopology
 from streamflow.runtime.batch import MISSING, BatchContext, TableBatch
-from streamflow.runtime.dead_letters import DeadLetters
+from streamflow.runtime.failures import FailureRouter
 from streamflow.runtime.processors import compile_node
 from streamflow.runtime.sender import BatchSender, Sent
 from streamflow.state.rocksdb import RocksDBStore
@@ -44,16 +44,23 @@ class ConsumedRecord:
 class TableRuntime:
     """A table's live pieces: its RocksDB store, read caches and changelog topic name.
 
-    >>> # TableRuntime(node, store_factory=lambda: faust_table.data, changelog="app-t-changelog")
+    >>> # TableRuntime(node, lambda: faust_table.data, changelog="app-t-changelog", partitions=8)
     """
 
     MAX_CACHED_KEYS = 200_000
 
-    def __init__(self, node: AggregateNode, store: Callable[[], RocksDBStore], changelog: str):
+    def __init__(
+        self,
+        node: AggregateNode,
+        store: Callable[[], RocksDBStore],
+        changelog: str,
+        partitions: int,
+    ) -> None:
         self.node = node
         self.name = node.store
         self._store = store
         self.changelog = changelog
+        self.partitions = partitions
         self.caches: dict[int, dict[Any, Any]] = {}
 
     @property
@@ -96,12 +103,12 @@ class SubtopologyTask:
         self,
         subtopology: Subtopology,
         tables: dict[str, TableRuntime],
-        dead_letters: DeadLetters,
+        failures: FailureRouter,
     ) -> None:
         self.subtopology = subtopology
+        self.failures = failures
         self.source = subtopology.source.topic
         self.tables = tables
-        self.dead_letters = dead_letters
         self.push = compile_node(subtopology.source)
         self.processed = 0
         self.failed = 0
@@ -118,6 +125,8 @@ class SubtopologyTask:
         decoded = self._decode(records, ctx)
         if decoded:
             self.push(decoded, ctx)
+        # Under the Stop policy nothing of a batch with a failure may be sent.
+        self.failures.check_stop(partition, records, ctx.failures)
         pending: list[Sent] = []
         for topic, out in ctx.outputs.values():
             sent = await sender.send(topic.name, out)
@@ -128,10 +137,7 @@ class SubtopologyTask:
             )
         if ctx.failures:
             self.failed += len(ctx.failures)
-            sent = await self.dead_letters.send(
-                sender, self.source.name, partition, records, ctx.failures
-            )
-            pending.extend(sent.values())
+            pending.extend(await self.failures.route(sender, partition, records, ctx.failures))
         self.processed += len(records)
         return pending
 

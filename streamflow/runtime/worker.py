@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sys
 
 import faust
 
@@ -17,8 +18,12 @@ from streamflow.app import App
 from streamflow.runtime.admin import ensure_topics
 from streamflow.runtime.engine import Runtime
 from streamflow.runtime.settings import WorkerSettings
+from streamflow.web.server import WebServer
 
-__all__ = ["free_port", "run_worker"]
+__all__ = ["STOPPED_BY_POLICY", "free_port", "run_worker"]
+
+#: Exit code of a worker stopped by a record failing under the ``Stop`` error policy.
+STOPPED_BY_POLICY = 3
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +47,14 @@ def free_port(start: int, host: str = "127.0.0.1", attempts: int = 100) -> int:
 def run_worker(app: App, settings: WorkerSettings) -> int:
     """Run ``app`` until Ctrl-C or SIGTERM, then shut down gracefully (commit, flush, close).
 
-    Returns the process exit code.
+    Returns the process exit code: 0 after a requested stop, 3 when a record failed under
+    the ``Stop`` error policy (the message says which and what to do).
     """
     runtime = Runtime(app, settings)
     asyncio.run(ensure_topics(settings.bootstrap, runtime.required_topics()))
     worker = faust.Worker(
         runtime.faust,
+        WebServer(runtime),
         loglevel=settings.loglevel,
         quiet=True,
         redirect_stdouts=False,
@@ -63,5 +70,10 @@ def run_worker(app: App, settings: WorkerSettings) -> int:
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+        code = int(exc.code or 0)
+    else:
+        code = 0
+    if runtime.fatal_error is not None:
+        print(f"streamflow worker stopped: {runtime.fatal_error}", file=sys.stderr)
+        return STOPPED_BY_POLICY
+    return code

@@ -7,7 +7,11 @@ partition, changelog recovery, standby replicas), and adds what exactly-once nee
   write of a transaction and marked clean once that transaction has committed;
 * a dirty database may hold writes of a transaction that never committed, so it is wiped
   when opened and rebuilt from the changelog, which only shows committed records under
-  ``read_committed``. This is Kafka Streams' rule for state after an unclean shutdown.
+  ``read_committed``. This is Kafka Streams' rule for state after an unclean shutdown;
+* reads from outside the processing path (table views) see *committed* state only: the
+  first write of a transaction to a key keeps the key's previous value aside (its
+  before-image), and committed reads answer from the before-images until the transaction
+  commits and :meth:`RocksDBStore.checkpoint` drops them.
 
 Example:
     The runtime registers the store under the URL scheme ``streamflow-rocksdb``; tables
@@ -16,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import heapq
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -38,6 +43,9 @@ class RocksDBStore(FaustRocksDBStore):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._dirty: set[int] = set()
+        # partition -> key -> committed value (None: the key did not exist) of every key
+        # written since the partition's last checkpoint.
+        self._before: dict[int, dict[bytes, bytes | None]] = {}
 
     # --- partition-level access used by the batch runtime -------------------------------
 
@@ -50,13 +58,44 @@ class RocksDBStore(FaustRocksDBStore):
         if not items:
             return
         self._mark_dirty(partition)
+        db = self._db_for_partition(partition)
+        before = self._before.setdefault(partition, {})
+        new_keys = [key for key in items if key not in before]
+        if new_keys:
+            before.update(zip(new_keys, db.get(new_keys), strict=True))
         batch = WriteBatch(raw_mode=True)
         for key, value in items.items():
             if value is None:
                 batch.delete(key)
             else:
                 batch.put(key, value)
-        self._db_for_partition(partition).write(batch)
+        db.write(batch)
+
+    def get_committed(self, partition: int, key: bytes) -> bytes | None:
+        """The value of ``key`` as of the last committed transaction, or ``None``."""
+        before = self._before.get(partition)
+        if before and key in before:
+            return before[key]
+        return self._db_for_partition(partition).get(key)
+
+    def iter_committed(
+        self, partition: int, start: bytes = b"", *, after: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Committed ``(key, value)`` pairs of ``partition`` in key order, from ``start`` on.
+
+        With ``after=True``, ``start`` itself is left out (for paging with a cursor).
+        """
+        before = self._before.get(partition) or {}
+        stored = (
+            (key, value)
+            for key, value in self._db_for_partition(partition).items(from_key=start)
+            if key not in before
+        )
+        # Keys written since the last commit answer with their before-images instead.
+        replaced = sorted((k, v) for k, v in before.items() if v is not None and k >= start)
+        for key, value in heapq.merge(stored, replaced):
+            if not (after and key == start):
+                yield key, value
 
     def open_partitions(self) -> list[int]:
         """Partitions whose database is open on this worker."""
@@ -69,6 +108,7 @@ class RocksDBStore(FaustRocksDBStore):
         changelog from its start, which is correct whatever happened to open transactions
         of other workers (their records are never read under ``read_committed``).
         """
+        self._before.pop(partition, None)
         if partition not in self._dirty:
             return
         self._dirty.discard(partition)
@@ -122,6 +162,7 @@ class RocksDBStore(FaustRocksDBStore):
         for tp in tps:
             if tp.topic in table.changelog_topic.topics:
                 self._dirty.discard(tp.partition)
+                self._before.pop(tp.partition, None)
         super().revoke_partitions(table, tps)
 
 

@@ -34,6 +34,7 @@ class AppRun:
     state_dir: Path
     app_path: str = "apps/user_spending.py"
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def app_id(self) -> str:
@@ -56,6 +57,7 @@ class AppRun:
             STREAMFLOW_STATE_DIR=str(self.state_dir),
             STREAMFLOW_BROKER=self.broker,
         )
+        env.update(self.extra_env)
         return env
 
     def cli(self, *args: str, stdin: bytes | None = None, timeout: float = 120):
@@ -74,6 +76,20 @@ class AppRun:
             "produce", "--app", self.app_path, "order_events", "--key", "order_id", stdin=lines
         )
         assert result.returncode == 0, result.stderr.decode()
+
+    def send_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        """Write one record of arbitrary bytes (for undecodable input)."""
+        from aiokafka import AIOKafkaProducer
+
+        async def send() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.broker)
+            await producer.start()
+            try:
+                await producer.send_and_wait(topic, value, key=key)
+            finally:
+                await producer.stop()
+
+        asyncio.run(send())
 
     def worker(self, web_port: int | None = None) -> WorkerProcess:
         """A worker process for this run, on ``web_port`` or a free port."""

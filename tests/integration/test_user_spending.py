@@ -106,24 +106,11 @@ def test_two_workers_share_partitions(broker, tmp_path):
 
 
 def test_undecodable_record_goes_to_dead_letter_topic(broker, tmp_path):
-    import asyncio
-
-    from aiokafka import AIOKafkaProducer
-
     run = AppRun(broker, tmp_path / "state")
     orders = generate(200, 5, seed=41)
     run.produce_orders(orders)
     garbage = b"\xc3\x01not-an-order"
-
-    async def send_garbage() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=broker)
-        await producer.start()
-        try:
-            await producer.send_and_wait(run.orders_topic, garbage, key=b"bad-order")
-        finally:
-            await producer.stop()
-
-    asyncio.run(send_garbage())
+    run.send_raw(run.orders_topic, garbage, key=b"bad-order")
     worker = run.worker().start()
     try:
         paid = sum(1 for o in orders if o["status"] == "PAID")

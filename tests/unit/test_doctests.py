@@ -19,6 +19,12 @@ MODULES = [
     "streamflow.runtime.faust_codecs",
     "streamflow.cli.loader",
     "streamflow.cli.produce",
+    "streamflow.client",
+    "streamflow.runtime.metrics",
+    "streamflow.web.openapi",
+    "streamflow.web.responses",
+    "streamflow.web.tables",
+    "streamflow.web.views",
 ]
 
 
