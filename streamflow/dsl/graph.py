@@ -2,7 +2,8 @@
 
 Operators become ``operator`` nodes; topics become nodes of their own (``source`` for a user
 topic the app reads, ``sink`` for one it only writes, ``repartition`` for an internal topic,
-which joins the sub-topology writing it to the one reading it); every aggregate's store
+which joins the sub-topology writing it to the one reading it, ``retry`` for a retry topic
+feeding failed records back to the operators they failed in); every aggregate's store
 hangs off its operator as a ``table`` node. The graph renders as JSON (what the worker's
 ``GET /topology`` serves), Mermaid and Graphviz DOT; ``Topology.describe()`` stays the text
 form.
@@ -28,13 +29,14 @@ from streamflow.dsl.topology import AggregateNode, Node, SinkNode, SourceNode, T
 
 __all__ = ["NODE_KINDS", "GraphEdge", "GraphNode", "TopologyGraph", "topology_graph"]
 
-NODE_KINDS = ("source", "operator", "repartition", "table", "sink")
+NODE_KINDS = ("source", "operator", "repartition", "retry", "table", "sink")
 
 # Mermaid shape brackets and Graphviz node attributes per node kind.
 _MERMAID_SHAPES = {
     "source": ("([", "])"),
     "sink": ("([", "])"),
     "repartition": ("{{", "}}"),
+    "retry": ("{{", "}}"),
     "table": ("[(", ")]"),
     "operator": ("[", "]"),
 }
@@ -42,6 +44,7 @@ _MERMAID_STYLES = {
     "source": "fill:#e3f4e1,stroke:#2e7d32",
     "sink": "fill:#e1ecf8,stroke:#1565c0",
     "repartition": "fill:#fdf0dc,stroke:#e08a00,stroke-dasharray:4 3",
+    "retry": "fill:#fbe3e3,stroke:#c62828,stroke-dasharray:4 3",
     "table": "fill:#efe5f7,stroke:#6a1b9a",
     "operator": "fill:#f4f4f4,stroke:#555555",
 }
@@ -49,6 +52,7 @@ _DOT_ATTRIBUTES = {
     "source": 'shape=box, style="rounded,filled", fillcolor="#e3f4e1", color="#2e7d32"',
     "sink": 'shape=box, style="rounded,filled", fillcolor="#e1ecf8", color="#1565c0"',
     "repartition": 'shape=hexagon, style="dashed,filled", fillcolor="#fdf0dc", color="#e08a00"',
+    "retry": 'shape=hexagon, style="dashed,filled", fillcolor="#fbe3e3", color="#c62828"',
     "table": 'shape=cylinder, style=filled, fillcolor="#efe5f7", color="#6a1b9a"',
     "operator": 'shape=box, style=filled, fillcolor="#f4f4f4", color="#555555"',
 }
@@ -234,6 +238,10 @@ def topology_graph(topology: Topology) -> TopologyGraph:
     """
     builder = _GraphBuilder(topology.app_id)
     for sub in topology.subtopologies:
+        if sub.source.retry_attempt:
+            # A retry topic feeds the operators of the sub-topology it retries.
+            builder.add_step(sub.source, sub.index)
+            continue
         for node in sub.nodes():
             builder.add_step(node, sub.index)
     return builder.build()
@@ -289,18 +297,28 @@ class _TopicUse:
 
     name: str
     internal: bool = False
+    retry: bool = False
     read: bool = False
     steps: list[str] = field(default_factory=list)
     subtopologies: set[int] = field(default_factory=set)
 
     def add(self, node: SourceNode | SinkNode, subtopology: int) -> None:
         self.internal = self.internal or node.internal or node.topic.internal
+        self.retry = self.retry or (isinstance(node, SourceNode) and node.retry_attempt > 0)
         self.read = self.read or isinstance(node, SourceNode)
         self.steps.append(node.name)
         self.subtopologies.add(subtopology)
 
     def node(self) -> GraphNode:
-        kind = "repartition" if self.internal else "source" if self.read else "sink"
+        kind = (
+            "retry"
+            if self.retry
+            else "repartition"
+            if self.internal
+            else "source"
+            if self.read
+            else "sink"
+        )
         owner = next(iter(self.subtopologies)) if len(self.subtopologies) == 1 else None
         return GraphNode(
             f"topic:{self.name}", kind, self.name, owner, topic=self.name, steps=tuple(self.steps)

@@ -16,8 +16,9 @@ what went wrong and where the record came from:
 A dead letter replayed into a topic (``streamflow dlq replay``) loses these headers and
 gains ``streamflow.replayed-from`` = ``<dead-letter topic>:<partition>:<offset>``.
 
-Dead letters are sent through the source partition's producer, so under exactly-once
-they commit in the same transaction as the consumed offsets.
+Dead letters are sent (by :mod:`streamflow.runtime.failures`) through the source
+partition's producer, so under exactly-once they commit in the same transaction as the
+consumed offsets.
 
 Example:
     >>> from streamflow.runtime.dead_letters import error_headers
@@ -28,27 +29,17 @@ Example:
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-from streamflow.runtime.batch import Failure
-from streamflow.runtime.sender import BatchSender, Sent
-
-if TYPE_CHECKING:
-    from streamflow.runtime.tasks import ConsumedRecord
 
 __all__ = [
     "REPLAYED_FROM",
     "DeadLetterInfo",
-    "DeadLetters",
     "error_headers",
     "read_error_headers",
     "replay_headers",
 ]
 
-log = logging.getLogger(__name__)
 
 _ERROR = "streamflow.error"
 _EXCEPTION = "streamflow.exception"
@@ -157,59 +148,3 @@ def _int_or_none(text: str | None) -> int | None:
         return int(text) if text is not None else None
     except ValueError:
         return None
-
-
-class DeadLetters:
-    """Sends failed records to the app's dead-letter topic.
-
-    >>> letters = DeadLetters("shop", "shop-dlq")
-    >>> letters.topic
-    'shop-dlq'
-    """
-
-    def __init__(self, app_id: str, topic: str) -> None:
-        self.app_id = app_id
-        self.topic = topic
-        self.count = 0
-
-    async def send(
-        self,
-        sender: BatchSender,
-        source_topic: str,
-        partition: int,
-        records: Sequence[ConsumedRecord],
-        failures: Sequence[Failure],
-    ) -> dict[int, Sent]:
-        """Dead-letter each failed record once (a record failing twice is sent once)."""
-        seen: set[int] = set()
-        out, headers = [], []
-        for failure in failures:
-            if failure.source_index in seen:
-                continue
-            seen.add(failure.source_index)
-            record = records[failure.source_index]
-            log.warning(
-                "Dead-lettering %s[%d]@%d (step %s): %s: %s",
-                source_topic,
-                partition,
-                record.offset,
-                failure.step,
-                type(failure.error).__name__,
-                failure.error,
-            )
-            out.append((record.key, record.value, record.timestamp_ms))
-            headers.append(
-                [
-                    *record.headers,
-                    *error_headers(
-                        self.app_id,
-                        source_topic,
-                        partition,
-                        record.offset,
-                        failure.error,
-                        failure.step,
-                    ),
-                ]
-            )
-        self.count += len(out)
-        return await sender.send(self.topic, out, headers=headers)

@@ -31,15 +31,18 @@ __all__ = ["status_routes", "topic_roles"]
 
 
 def topic_roles(runtime: Runtime) -> dict[str, str]:
-    """Every topic of the app with its role: source, repartition, sink, changelog or
-    dead-letter.
+    """Every topic of the app with its role: source, repartition, retry, sink, changelog
+    or dead-letter.
 
     >>> # topic_roles(runtime)["order_events"] == "source"
     """
     roles: dict[str, str] = {}
     for sub in runtime.topology.subtopologies:
         source = sub.source
-        roles[source.topic.name] = "repartition" if source.internal else "source"
+        if source.retry_attempt:
+            roles[source.topic.name] = "retry"
+        else:
+            roles[source.topic.name] = "repartition" if source.internal else "source"
         for sink in sub.sinks:
             roles.setdefault(sink.topic.name, "sink")
     for spec in runtime.app.agents:
@@ -47,6 +50,9 @@ def topic_roles(runtime: Runtime) -> dict[str, str]:
     for table in runtime.tables.values():
         roles[table.changelog] = "changelog"
     roles[runtime.app.dead_letter_topic] = "dead-letter"
+    for sub in runtime.topology.subtopologies:
+        if sub.dead_letter_topic:
+            roles[sub.dead_letter_topic] = "dead-letter"
     return roles
 
 

@@ -192,6 +192,17 @@ def expected_totals(orders: list[dict]) -> tuple[dict[str, Decimal], dict[str, l
     return dict(totals), dict(amounts)
 
 
+def check_summary(orders: list[dict], records: list[dict]) -> None:
+    """Exactly one summary update per PAID order, and each user's last update is the total."""
+    totals, amounts = expected_totals(orders)
+    updates = updates_by_user(records)
+    assert set(updates) == set(totals)
+    for user, values in updates.items():
+        # The added amounts are the user's PAID amounts: no duplicate, no gap.
+        assert sorted(increments(values)) == sorted(amounts[user]), user
+        assert values[-1] == totals[user], user
+
+
 def updates_by_user(records: list[dict]) -> dict[str, list[Decimal]]:
     """Summary updates per user, in the order they were written."""
     out: dict[str, list[Decimal]] = defaultdict(list)
@@ -229,6 +240,7 @@ def read_table_files(table_dir: Path, table: str = "user-spending-store") -> dic
 __all__ = [
     "AppRun",
     "WorkerProcess",
+    "check_summary",
     "expected_totals",
     "generate",
     "increments",

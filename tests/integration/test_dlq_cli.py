@@ -16,8 +16,7 @@ from streamflow.cli.dlq import replay_id
 from streamflow.codecs import AvroCodec
 from streamflow.runtime.admin import ensure_topics
 from streamflow.runtime.dead_letters import REPLAYED_FROM
-from tests.integration.support import ROOT, AppRun, generate
-from tests.integration.test_user_spending import _check_summary
+from tests.integration.support import ROOT, AppRun, check_summary, generate
 
 pytestmark = pytest.mark.kafka
 
@@ -243,7 +242,7 @@ def test_replayed_dead_letters_are_processed_once_the_app_reads_them(broker, tmp
         paid = _paid(older) + _paid(newer)
         records = run.wait_for_records(run.summary_topic, paid)
         assert len(records) == paid, worker.log()[-3000:]
-        _check_summary(run, older + newer, records)
+        check_summary(older + newer, records)
 
         again = _cli_ok(run, "dlq", "replay", run.app_path)
         assert again.splitlines() == [f"replayed 0 dead letters from {run.app_id}-dlq"]

@@ -6,11 +6,12 @@
   const SVG_NS = "http://www.w3.org/2000/svg";
   const REFRESH_MS = 2000;
   const PAGE_SIZE = 20;
-  const ROLE_ORDER = ["source", "repartition", "sink", "changelog", "dead-letter"];
+  const ROLE_ORDER = ["source", "repartition", "retry", "sink", "changelog", "dead-letter"];
   const KIND_CAPTIONS = {
     source: "source topic",
     sink: "sink topic",
     repartition: "repartition topic",
+    retry: "retry topic",
     table: "table",
   };
 
@@ -223,7 +224,8 @@
       case "source":
       case "sink":
         return svgElement("rect", { x, y, width: w, height: h, rx: 14, ry: 14, class: "shape" });
-      case "repartition": {
+      case "repartition":
+      case "retry": {
         const d = 12;
         const points = [
           [x + d, y],
