@@ -14,6 +14,7 @@ from streamflow.app import App
 from streamflow.codecs import Codec, avro
 from streamflow.dsl import GroupedStream, Stream, Table, Topology
 from streamflow.dsl.policies import DeadLetter, Retry, Stop
+from streamflow.dsl.windows import Windowed, hopping, tumbling
 from streamflow.topics import Topic
 
 __all__ = [
@@ -27,6 +28,9 @@ __all__ = [
     "Table",
     "Topic",
     "Topology",
+    "Windowed",
     "avro",
+    "hopping",
+    "tumbling",
 ]
 __version__ = "0.1.0"

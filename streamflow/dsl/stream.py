@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from streamflow.codecs import Codec, resolve_codec
+from streamflow.codecs.windowed import WindowedCodec
 from streamflow.dsl.topology import (
     AggregateNode,
     FilterNode,
@@ -39,6 +40,7 @@ from streamflow.dsl.topology import (
     SourceNode,
     TopologyBuilder,
 )
+from streamflow.dsl.windows import TimeWindows
 from streamflow.topics import Topic
 
 if TYPE_CHECKING:
@@ -247,11 +249,41 @@ class GroupedStream:
     >>> counts = app.stream(app.topic("orders")).group_by(lambda k, v: v["user_id"]).count()
     """
 
-    def __init__(self, app: App, node: Node, key_codec: Codec, value_codec: Codec) -> None:
+    def __init__(
+        self,
+        app: App,
+        node: Node,
+        key_codec: Codec,
+        value_codec: Codec,
+        windows: TimeWindows | None = None,
+    ) -> None:
         self._app = app
         self._node = node
         self._key_codec = key_codec
         self._value_codec = value_codec
+        self._windows = windows
+
+    def windowed_by(self, windows: TimeWindows) -> GroupedStream:
+        """Aggregate per key *and time window*: the table's keys become ``Windowed``.
+
+        ``windows`` is :func:`~streamflow.dsl.windows.tumbling` or
+        :func:`~streamflow.dsl.windows.hopping`; records are placed by their timestamp.
+        Table views answer a key with one entry per window. The table's updates
+        (``to_stream()``) have ``Windowed(key, start, end)`` keys: map them to the key
+        type of a topic before ``to(topic)``.
+
+        >>> from streamflow import App, tumbling
+        >>> app = App("demo")
+        >>> per_minute = (app.stream(app.topic("orders"))
+        ...               .group_by(lambda k, v: v["user_id"])
+        ...               .windowed_by(tumbling(60))
+        ...               .count(name="orders-per-minute"))
+        >>> per_minute.key_codec.name
+        'windowed[str]'
+        """
+        if not isinstance(windows, TimeWindows):
+            raise TypeError("windowed_by needs tumbling(...) or hopping(...) windows")
+        return GroupedStream(self._app, self._node, self._key_codec, self._value_codec, windows)
 
     def aggregate(
         self,
@@ -278,15 +310,19 @@ class GroupedStream:
         """
         _require_callable(initializer, "aggregate initializer")
         _require_callable(aggregator, "aggregate aggregator")
+        key_codec = self._key_codec
+        if self._windows is not None:
+            key_codec = WindowedCodec(key_codec, self._windows.size_ms)
         node = AggregateNode(
             store=name,
             initializer=initializer,
             aggregator=aggregator,
-            key_codec=self._key_codec,
+            key_codec=key_codec,
             value_codec=resolve_codec(value),
+            windows=self._windows,
         )
         self._app.builder.add(node, parent=self._node, name=name)
-        return Table(self._app, node, self._key_codec, node.value_codec)
+        return Table(self._app, node, key_codec, node.value_codec)
 
     def reduce(
         self, reducer: Callable[[Any, Any], Any], *, name: str, value: Codec | str | None = None

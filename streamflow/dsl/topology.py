@@ -22,6 +22,7 @@ from typing import Any
 
 from streamflow.codecs import Codec
 from streamflow.dsl.policies import DeadLetter, ErrorPolicy, Retry
+from streamflow.dsl.windows import TimeWindows
 from streamflow.topics import Topic
 
 __all__ = [
@@ -158,6 +159,8 @@ class AggregateNode(Node):
     aggregator: Callable[[Any, Any, Any], Any] = None  # type: ignore[assignment]
     key_codec: Codec = None  # type: ignore[assignment]
     value_codec: Codec = None  # type: ignore[assignment]
+    #: Time windows of a windowed aggregation (keys are then ``Windowed``), else ``None``.
+    windows: TimeWindows | None = None
     kind = "aggregate"
 
     def describe(self) -> str:

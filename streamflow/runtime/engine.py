@@ -158,8 +158,11 @@ class Runtime:
         )
 
     def holds(self, table: TableRuntime, partition: int) -> bool:
-        """True if ``partition`` of ``table`` is active and recovered on this worker."""
-        return self.is_ready() and self.faust.assignor.is_active(TP(table.changelog, partition))
+        """True if ``partition`` of ``table`` is assigned to this worker as active.
+
+        Whether it is recovered is :meth:`is_ready` (true once every assigned partition is).
+        """
+        return self.faust.assignor.is_active(TP(table.changelog, partition))
 
     def _build_faust_app(self) -> faust.App:
         rocksdb.register()

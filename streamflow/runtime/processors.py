@@ -177,6 +177,8 @@ def _sink(node: SinkNode, forward: Push) -> Push:
 
 
 def _aggregate(node: AggregateNode, forward: Push) -> Push:
+    if node.windows is not None:
+        return _windowed_aggregate(node, forward)
     initializer = node.initializer
     aggregator = node.aggregator
     store_name = node.store
@@ -199,6 +201,55 @@ def _aggregate(node: AggregateNode, forward: Push) -> Push:
                 continue
             updated[key] = new
             add((key, new if isinstance(new, _IMMUTABLE) else copy.deepcopy(new), ts, src))
+        if out:
+            forward(out, ctx)
+
+    return push
+
+
+def _windowed_aggregate(node: AggregateNode, forward: Push) -> Push:
+    """Aggregate into every window containing the record's timestamp; drop late records.
+
+    A partition's stream time is the highest timestamp it has seen in this process; a
+    window closes once stream time passes its end plus the grace period.
+    """
+    windows = node.windows
+    assert windows is not None
+    initializer = node.initializer
+    aggregator = node.aggregator
+    store_name = node.store
+    close_after = windows.size_ms + windows.grace_ms
+    stream_time: dict[int, int] = {}
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        state = ctx.table(store_name)
+        load = state.load
+        updated = state.updated
+        now = stream_time.get(ctx.partition, -1)
+        out = []
+        add = out.append
+        for key, value, ts, src in records:
+            if key is None:
+                ctx.dropped += 1
+                continue
+            now = max(now, ts)
+            targets = [
+                windows.window(key, start)
+                for start in windows.starts(ts)
+                if start + close_after > now  # else late: that window has closed
+            ]
+            if not targets:
+                ctx.dropped += 1
+                continue
+            try:  # all of a record's windows, or none of them
+                news = [(w, aggregator(key, value, load(w, initializer))) for w in targets]
+            except Exception as exc:
+                ctx.fail(src, exc, node.name)
+                continue
+            for window, new in news:
+                updated[window] = new
+                add((window, new if isinstance(new, _IMMUTABLE) else copy.deepcopy(new), ts, src))
+        stream_time[ctx.partition] = now
         if out:
             forward(out, ctx)
 

@@ -51,14 +51,14 @@ def table_routes(queries: TableQueries) -> list[web.RouteDef]:
 
     async def get_key(request: web.Request) -> web.Response:
         try:
-            body = await queries.get(
+            body = await queries.get_encoded(
                 request.match_info["table"],
                 request.match_info["key"],
                 forwarded=FORWARDED_HEADER in request.headers,
             )
         except QueryError as exc:
             return _error(exc)
-        return json_response(body)
+        return web.Response(body=body, content_type="application/json")
 
     async def scan(request: web.Request) -> web.Response:
         query = request.query

@@ -29,6 +29,8 @@ import orjson
 from yarl import URL
 
 from streamflow.codecs import Codec, StrCodec
+from streamflow.codecs.windowed import WINDOW_START_BYTES, WindowedCodec
+from streamflow.dsl.windows import Windowed
 from streamflow.runtime.sender import partition_for
 
 if TYPE_CHECKING:
@@ -148,6 +150,7 @@ class TableQueries:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._session: aiohttp.ClientSession | None = None
+        self._owner_cache: dict[str, tuple[int, dict[str, set[int]]]] = {}
 
     async def close(self) -> None:
         """Close the HTTP session used to forward requests."""
@@ -180,12 +183,18 @@ class TableQueries:
         ]
 
     def _owners(self, table: TableRuntime) -> dict[str, set[int]]:
+        """Which worker URL holds which partitions of ``table`` (cached per rebalance)."""
+        generation = self.runtime.faust.consumer_generation_id
+        cached = self._owner_cache.get(table.name)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
         metadata = self.runtime.faust.router.table_metadata(table.name)
         owners: dict[str, set[int]] = {}
         for url, topics in metadata.items():
             partitions = set(topics.get(table.changelog, ()))
             if partitions:
                 owners[str(url).rstrip("/")] = partitions
+        self._owner_cache[table.name] = (generation, owners)
         return owners
 
     def _owner_of(self, table: TableRuntime, partition: int) -> str:
@@ -214,9 +223,16 @@ class TableQueries:
         Raises :class:`UnknownTable`, :class:`BadKey`, :class:`KeyNotFound` or
         :class:`TableUnavailable`.
         """
+        return orjson.loads(await self.get_encoded(name, key_text, forwarded=forwarded))
+
+    async def get_encoded(self, name: str, key_text: str, *, forwarded: bool = False) -> bytes:
+        """Like :meth:`get`, as encoded JSON: an answer forwarded from the worker holding
+        the key is passed on as is."""
         table = self.table(name)
-        key = parse_key(table.node.key_codec, key_text)
-        raw_key = table.node.key_codec.encode(key)
+        key_codec = table.node.key_codec
+        windowed = isinstance(key_codec, WindowedCodec)
+        key = parse_key(key_codec.inner if windowed else key_codec, key_text)
+        raw_key = key_codec.prefix(key) if windowed else key_codec.encode(key)
         partition = partition_for(raw_key, table.partitions)
         self._check_serving()
         owner = self._owner_of(table, partition)
@@ -225,25 +241,45 @@ class TableQueries:
                 raise TableUnavailable(
                     "this worker no longer holds the key's partition", table=name
                 )
-            return await self._forward(owner, f"/tables/{name}/{key_text}", {})
+            return await self._forward_encoded(owner, f"/tables/{name}/{key_text}", {})
         if not self.runtime.holds(table, partition):
             raise TableUnavailable(
                 f"partition {partition} of {name!r} is not ready on this worker", table=name
             )
-        raw = table.store.get_committed(partition, raw_key)
-        if raw is None:
+        value_codec = table.node.value_codec
+        if windowed:
+            json_key = key_codec.inner.to_json(key)
+            value = [
+                {"start": w.start, "end": w.end, "value": value_codec.to_json(v)}
+                for w, v in self._windows_of(table, partition, raw_key)
+            ]
+            found = bool(value)
+        else:
+            json_key = key_codec.to_json(key)
+            raw = table.store.get_committed(partition, raw_key)
+            found = raw is not None
+            value = value_codec.to_json(value_codec.decode(raw)) if found else None
+        if not found:
             raise KeyNotFound(
-                f"no value for key {key_text!r} in table {name!r}",
-                table=name,
-                key=table.node.key_codec.to_json(key),
+                f"no value for key {key_text!r} in table {name!r}", table=name, key=json_key
             )
-        value = table.node.value_codec.decode(raw)
-        return {
-            "table": name,
-            "key": table.node.key_codec.to_json(key),
-            "value": table.node.value_codec.to_json(value),
-            "partition": partition,
-        }
+        return orjson.dumps(
+            {"table": name, "key": json_key, "value": value, "partition": partition}
+        )
+
+    def _windows_of(
+        self, table: TableRuntime, partition: int, prefix: bytes
+    ) -> list[tuple[Windowed, Any]]:
+        """The committed windows of the key whose stored keys start with ``prefix``."""
+        key_codec, value_codec = table.node.key_codec, table.node.value_codec
+        width = len(prefix) + WINDOW_START_BYTES
+        found = []
+        for raw_key, raw_value in table.store.iter_committed(partition, prefix):
+            if not raw_key.startswith(prefix):
+                break
+            if len(raw_key) == width:  # not a longer key sharing the prefix
+                found.append((key_codec.decode(raw_key), value_codec.decode(raw_value)))
+        return found
 
     # --- scans ---------------------------------------------------------------------------
 
@@ -293,7 +329,9 @@ class TableQueries:
     ) -> dict[str, Any]:
         """Up to ``limit`` entries after ``start``; ``next`` is set when the scan stopped early."""
         key_codec, value_codec = table.node.key_codec, table.node.value_codec
-        raw_prefix = prefix.encode() if isinstance(key_codec, StrCodec) else b""
+        # A windowed key is filtered and sorted by its grouping key first.
+        text_codec = key_codec.inner if isinstance(key_codec, WindowedCodec) else key_codec
+        raw_prefix = prefix.encode() if isinstance(text_codec, StrCodec) else b""
         filter_text = bool(prefix) and not raw_prefix
         seek = max(raw_prefix, start) if start is not None else raw_prefix
         streams = [
@@ -305,7 +343,8 @@ class TableQueries:
             if raw_prefix and not raw_key.startswith(raw_prefix):
                 break
             key = key_codec.decode(raw_key)
-            if filter_text and not key_text(key_codec, key).startswith(prefix):
+            text_key = key.key if isinstance(key, Windowed) else key
+            if filter_text and not key_text(text_codec, text_key).startswith(prefix):
                 if scanned >= MAX_SCANNED:
                     return {"items": items, "next": encode_cursor(raw_key)}
                 continue
@@ -323,18 +362,26 @@ class TableQueries:
     # --- forwarding ----------------------------------------------------------------------
 
     async def _forward(self, owner: str, path: str, query: Mapping[str, str]) -> dict[str, Any]:
+        return orjson.loads(await self._forward_encoded(owner, path, query))
+
+    async def _forward_encoded(self, owner: str, path: str, query: Mapping[str, str]) -> bytes:
+        """The owner's answer to ``path``: its bytes on 200, else the error it names."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         url = URL(owner).with_path(path, encoded=False).with_query(dict(query))
         try:
             async with self._session.get(url, headers={FORWARDED_HEADER: "1"}) as response:
-                body = orjson.loads(await response.read())
-        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
+                body = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise TableUnavailable(f"worker {owner} did not answer: {exc}", worker=owner) from None
         if response.status == 200:
             return body
+        try:
+            details = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            details = {}
         error = _ERRORS.get(response.status, QueryError)
-        raise error(body.pop("error", f"worker {owner} answered {response.status}"), **body)
+        raise error(details.pop("error", f"worker {owner} answered {response.status}"), **details)
 
 
 _ERRORS: dict[int, type[QueryError]] = {

@@ -20,6 +20,8 @@ from aiohttp import web
 
 from streamflow.app import ViewSpec
 from streamflow.codecs import to_jsonable
+from streamflow.codecs.windowed import WindowedCodec
+from streamflow.dsl.windows import Windowed
 from streamflow.web.responses import error_response, json_response
 from streamflow.web.tables import KeyNotFound, QueryError, TableQueries, key_text
 
@@ -41,7 +43,24 @@ class TableReader:
         self._key_codec, self._value_codec = node.key_codec, node.value_codec
 
     async def get(self, key: Any, default: Any = None) -> Any:
-        """The committed value of ``key``, or ``default`` when the table has none."""
+        """The committed value of ``key``, or ``default`` when the table has none.
+
+        For a windowed table: the key's windows, oldest first, as ``(Windowed, value)``.
+        """
+        if isinstance(self._key_codec, WindowedCodec):
+            inner = self._key_codec.inner
+            try:
+                found = await self._queries.get(self.name, key_text(inner, key))
+            except KeyNotFound:
+                return default
+            # A windowed table answers with its windows: [(Windowed, value), ...].
+            return [
+                (
+                    Windowed(key, window["start"], window["end"]),
+                    self._value_codec.from_json(window["value"]),
+                )
+                for window in found["value"]
+            ]
         try:
             found = await self._queries.get(self.name, key_text(self._key_codec, key))
         except KeyNotFound:

@@ -79,13 +79,19 @@ class AppRun:
 
     def send_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         """Write one record of arbitrary bytes (for undecodable input)."""
+        self.send_records(topic, [(key, value, None)])
+
+    def send_records(self, topic: str, records: list[tuple]) -> None:
+        """Write ``(key, value, timestamp_ms or None)`` records of bytes, in order."""
         from aiokafka import AIOKafkaProducer
 
         async def send() -> None:
             producer = AIOKafkaProducer(bootstrap_servers=self.broker)
             await producer.start()
             try:
-                await producer.send_and_wait(topic, value, key=key)
+                for key, value, timestamp_ms in records:
+                    await producer.send(topic, value, key=key, timestamp_ms=timestamp_ms)
+                await producer.flush()
             finally:
                 await producer.stop()
 
