@@ -320,6 +320,7 @@ class Runtime:
                     time.perf_counter() - started,
                     records[0].timestamp_ms,
                 )
+                await asyncio.sleep(0)  # let table views and heartbeats in between partitions
                 # aiokafka's TopicPartition: these keys end up in its offset commit.
                 self._next_offsets[TopicPartition(task.source.name, partition)] = (
                     records[-1].offset + 1

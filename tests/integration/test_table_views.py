@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 import orjson
@@ -37,6 +39,23 @@ def _wait_for_table(client: Client, expected: dict[str, Decimal], timeout: float
     raise AssertionError(f"table never reached the expected totals; last scan: {seen}")
 
 
+@contextmanager
+def _serving(
+    broker: str, tmp_path, orders: list[dict]
+) -> Iterator[tuple[AppRun, Client, dict[str, Decimal]]]:
+    """A user-spending worker that has processed ``orders``: the run, a client, the totals."""
+    run = AppRun(broker, tmp_path / "state")
+    totals = expected_totals(orders)[0]
+    run.produce_orders(orders)
+    worker = run.worker().start()
+    client = _client(worker)
+    try:
+        _wait_for_table(client, totals)
+        yield run, client, totals
+    finally:
+        assert worker.stop() == 0
+
+
 def _get(url: str) -> tuple[int, dict, dict]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
@@ -62,14 +81,7 @@ def _metric_sum(samples: dict, name: str, **labels: str) -> float:
 
 
 def test_lookups_scans_views_and_errors(broker, tmp_path):
-    run = AppRun(broker, tmp_path / "state")
-    orders = generate(1200, 30, seed=41)
-    totals = expected_totals(orders)[0]
-    run.produce_orders(orders)
-    worker = run.worker().start()
-    client = _client(worker)
-    try:
-        _wait_for_table(client, totals)
+    with _serving(broker, tmp_path, generate(1200, 30, seed=41)) as (_, client, totals):
         # Every key, looked up one by one: the exact decimal total, as a string.
         for user, total in totals.items():
             answer = client.lookup(TABLE, user)
@@ -112,8 +124,6 @@ def test_lookups_scans_views_and_errors(broker, tmp_path):
         assert "/views/top-spenders" in spec["paths"]
         assert _get(f"{base}/health")[0] == 200
         assert _get(f"{base}/ready")[2]["ready"] is True
-    finally:
-        assert worker.stop() == 0
 
 
 def test_int_keys_parse_or_answer_400(broker, tmp_path):
@@ -148,14 +158,9 @@ def test_int_keys_parse_or_answer_400(broker, tmp_path):
 
 
 def test_metrics_parse_and_lag_reaches_zero(broker, tmp_path):
-    run = AppRun(broker, tmp_path / "state")
     orders = generate(800, 20, seed=45)
     paid = sum(1 for o in orders if o["status"] == "PAID")
-    run.produce_orders(orders)
-    worker = run.worker().start()
-    client = _client(worker)
-    try:
-        _wait_for_table(client, expected_totals(orders)[0])
+    with _serving(broker, tmp_path, orders) as (run, client, _):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             samples = _metrics(client)
@@ -193,8 +198,6 @@ def test_metrics_parse_and_lag_reaches_zero(broker, tmp_path):
             time.sleep(0.5)
         assert _metric_sum(samples, "streamflow_decode_errors_total", topic=run.orders_topic) == 1
         assert _metric_sum(samples, "streamflow_dead_letters_total", step="decode") == 1
-    finally:
-        assert worker.stop() == 0
 
 
 def test_any_worker_answers_every_key(broker, tmp_path):
@@ -228,14 +231,7 @@ def test_any_worker_answers_every_key(broker, tmp_path):
 
 
 def test_cli_table_get_and_list(broker, tmp_path):
-    run = AppRun(broker, tmp_path / "state")
-    orders = generate(300, 5, seed=49)
-    totals = expected_totals(orders)[0]
-    run.produce_orders(orders)
-    worker = run.worker().start()
-    client = _client(worker)
-    try:
-        _wait_for_table(client, totals)
+    with _serving(broker, tmp_path, generate(300, 5, seed=49)) as (run, client, totals):
         user = sorted(totals)[0]
         result = run.cli("table", "get", run.app_path, TABLE, user, "--url", client.url)
         assert result.returncode == 0, result.stderr.decode()
@@ -248,8 +244,6 @@ def test_cli_table_get_and_list(broker, tmp_path):
         assert b"Traceback" not in result.stderr
         result = run.cli("table", "get", run.app_path, "nope", "x", "--url", client.url)
         assert result.returncode == 2 and b"no table 'nope'" in result.stderr
-    finally:
-        assert worker.stop() == 0
     # With no worker running, the CLI explains what to do instead of a traceback.
     result = run.cli("table", "get", run.app_path, TABLE, "x", "--url", client.url, timeout=120)
     assert result.returncode == 1

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import json
 from pathlib import Path
 
@@ -161,24 +159,3 @@ def test_registry_codec_reads_single_object_encoding_offline() -> None:
     )
     codec = SchemaRegistryAvroCodec.from_file(ORDER_AVSC, registry=REGISTRY)
     assert codec.decode(plain.encode(value))["amount"] == Decimal("1.50")
-
-
-# -- usage examples -------------------------------------------------------------------------
-
-MODULES = [
-    "streamflow.codecs.avro_evolution",
-    "streamflow.codecs.avro_registry",
-    "streamflow.codecs.errors",
-    "streamflow.cli.schemas",
-]
-
-
-@pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(REPO_ROOT)  # examples read schemas/ and the repository's HEAD
-    monkeypatch.delenv("STREAMFLOW_SCHEMAS_DIR", raising=False)
-    monkeypatch.delenv("STREAMFLOW_SCHEMA_REGISTRY_URL", raising=False)
-    module = importlib.import_module(name)
-    results = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert results.attempted > 0
-    assert results.failed == 0
