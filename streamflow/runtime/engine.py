@@ -95,6 +95,7 @@ class _FaustApp(faust.App):
         consumer = super()._new_consumer()
         self.streamflow_runtime._install_commit_barrier(consumer)
         self.streamflow_runtime._install_fetch_routing(consumer)
+        self.streamflow_runtime._install_stable_highwaters(consumer)
         return consumer
 
     def _new_producer(self):
@@ -348,6 +349,27 @@ class Runtime:
             )
         return {p: records for p, records in by_partition.items() if records}
 
+    def _install_stable_highwaters(self, consumer) -> None:
+        """Recover tables up to their changelogs' real last stable offsets.
+
+        Under exactly-once faust takes a changelog partition's highwater from the last stable
+        offset aiokafka saw in a fetch response: ``None`` (highwater -1) for a partition not
+        fetched since it was assigned. Recovery then takes the changelog for empty and skips
+        it, so a table partition wiped because it was dirty (or one held before, now stale)
+        is processed from what is on disk, and the wrong aggregates are committed; when
+        faust does know an offset it raises ConsistencyError instead. ListOffsets under
+        read_committed (aiokafka's ``end_offsets`` for this consumer) answers the last stable
+        offset itself.
+        """
+        if not self.exactly_once:
+            return
+        thread = consumer._thread
+
+        async def stable_highwaters(partitions):
+            return await thread._ensure_consumer().end_offsets(list(partitions))
+
+        thread._highwaters = stable_highwaters
+
     def _install_fetch_routing(self, consumer) -> None:
         """Hand fetched records of our source topics to the sub-topology inboxes in bulk.
 
@@ -464,13 +486,20 @@ class Runtime:
 
         async def commit_transactions(tid_to_offset_map, group_id, start_new_transaction=True):
             # One transaction per source partition, committed concurrently (faust commits
-            # them one after the other, several round trips each).
-            await asyncio.gather(
+            # them one after the other, several round trips each). All of them must be over
+            # before this returns, failed or not: the caller holds the commit barrier, and a
+            # batch run while a transaction is still committing would add records to it that
+            # the offsets being committed do not cover (committed output, offsets behind it).
+            results = await asyncio.gather(
                 *(
                     commit_transaction(tid, offsets, group_id, start_new_transaction)
                     for tid, offsets in tid_to_offset_map.items()
-                )
+                ),
+                return_exceptions=True,
             )
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
 
         producer.commit_transactions = commit_transactions
 
