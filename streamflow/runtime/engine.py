@@ -66,9 +66,9 @@ INBOX_BATCHES = 256
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """The records of one partition from one fetch, and the group generation it saw."""
+    """The records of one partition from one fetch, and the assignment epoch it began in."""
 
-    generation: int
+    epoch: int
     tp: Any
     records: list[Any]
 
@@ -127,6 +127,9 @@ class Runtime:
         self._unconfirmed: dict[str | None, list[Sent]] = defaultdict(list)
         self._source_topics = {sub.source.topic.name for sub in self.topology.subtopologies}
         self._inboxes: dict[str, asyncio.Queue[Fetched]] = {}
+        # Bumped at every assignment change: a fetch that began before the latest one is
+        # stale (the group generation cannot tell: the embedded broker restarts it at 1).
+        self._epoch = 0
         # One past the last fetched offset of each source partition (for lag).
         self._fetched_to: dict[TP, int] = {}
         self.metrics = WorkerMetrics(app.id)
@@ -331,18 +334,23 @@ class Runtime:
         """Group fetched records by partition, leaving out any this worker must not process.
 
         Left out: records fetched before the latest rebalance, records of partitions no
-        longer assigned, and records at offsets already processed (refetched after a seek).
+        longer assigned, and records at offsets already processed or already taken from an
+        earlier fetch of this drain (a seek back to the committed offsets after a rebalance
+        fetches again what still waits in the inbox).
         """
-        generation = self.faust.consumer_generation_id
         assignment = self.faust.consumer.assignment()
         by_partition: dict[int, list[ConsumedRecord]] = defaultdict(list)
+        taken: dict[Any, int] = {}  # one past the last record taken, per partition
         for batch in fetched:
-            if batch.generation != generation or batch.tp not in assignment:
+            if batch.epoch != self._epoch or batch.tp not in assignment:
                 continue
-            next_offset = self._next_offsets.get(batch.tp)
+            next_offset = taken.get(batch.tp, self._next_offsets.get(batch.tp))
             records = batch.records
             if next_offset is not None and records[0].offset < next_offset:
                 records = [r for r in records if r.offset >= next_offset]
+            if not records:
+                continue
+            taken[batch.tp] = records[-1].offset + 1
             by_partition[batch.tp.partition].extend(
                 ConsumedRecord(r.key, r.value, r.timestamp, r.offset, r.headers or ())
                 for r in records
@@ -381,17 +389,17 @@ class Runtime:
         inboxes = self._inboxes
 
         async def route(timeout: float):
+            epoch = self._epoch  # as the fetch begins: a rebalance meanwhile makes it stale
             records, active_partitions = await wait_next_records(timeout)
             if not records or not consumer.flow_active:
                 return records, active_partitions
-            generation = self.faust.consumer_generation_id
             remaining = {}
             for tp, tp_records in records.items():
                 inbox = inboxes.get(tp.topic)
                 if inbox is None:
                     remaining[tp] = tp_records
                 elif tp_records and (active_partitions is None or tp in active_partitions):
-                    await inbox.put(Fetched(generation, tp, tp_records))
+                    await inbox.put(Fetched(epoch, tp, tp_records))
                     self._fetched_to[tp] = tp_records[-1].offset + 1
             return remaining, active_partitions
 
@@ -518,9 +526,11 @@ class Runtime:
                     table.checkpoint(partition)
 
     async def _on_partitions_assigned(self, sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        self._epoch += 1
         self.metrics.rebalanced()
 
     async def _on_partitions_revoked(self, sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        self._epoch += 1
         for tp in revoked:
             self._next_offsets.pop(tp, None)
             self._fetched_to.pop(tp, None)
