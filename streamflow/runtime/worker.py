@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import socket
 import sys
 
 import faust
+from mode import Service
 
 from streamflow.app import App
 from streamflow.runtime.admin import ensure_topics
@@ -20,10 +23,14 @@ from streamflow.runtime.engine import Runtime
 from streamflow.runtime.settings import WorkerSettings
 from streamflow.web.server import WebServer
 
-__all__ = ["STOPPED_BY_POLICY", "free_port", "run_worker"]
+__all__ = ["CRASHED", "STOPPED_BY_POLICY", "CrashWatch", "free_port", "run_worker"]
 
 #: Exit code of a worker stopped by a record failing under the ``Stop`` error policy.
 STOPPED_BY_POLICY = 3
+#: Exit code of a worker whose runtime crashed (e.g. fenced by another worker): restart it.
+CRASHED = 4
+# How long a crashed worker may take to stop gracefully before it exits anyway.
+CRASH_STOP_TIMEOUT = 30.0
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +51,50 @@ def free_port(start: int, host: str = "127.0.0.1", attempts: int = 100) -> int:
     raise OSError(f"no free port in {start}..{start + attempts - 1}")
 
 
+class CrashWatch(Service):
+    """Stops the worker process when the faust app crashes, instead of idling forever.
+
+    faust marks the app crashed (and stops processing) on errors such as a fenced
+    producer, but the process stays up; a worker that exits can be restarted by whatever
+    supervises it, and recovers its tables from their changelogs.
+
+    >>> # faust.Worker(runtime.faust, CrashWatch(runtime)).execute_from_commandline()
+    """
+
+    def __init__(self, runtime: Runtime, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.runtime = runtime
+        self.crash_reason: BaseException | None = None
+
+    @Service.task
+    async def _watch(self) -> None:
+        fapp = self.runtime.faust
+        await fapp._crashed.wait()
+        self.crash_reason = fapp.crash_reason
+        log.critical(
+            "The worker's runtime crashed (%r); stopping the process so it can be restarted",
+            self.crash_reason,
+        )
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(CRASH_STOP_TIMEOUT)
+        log.critical("The worker did not stop within %.0fs: exiting", CRASH_STOP_TIMEOUT)
+        os._exit(CRASHED)
+
+
 def run_worker(app: App, settings: WorkerSettings) -> int:
     """Run ``app`` until Ctrl-C or SIGTERM, then shut down gracefully (commit, flush, close).
 
     Returns the process exit code: 0 after a requested stop, 3 when a record failed under
-    the ``Stop`` error policy (the message says which and what to do).
+    the ``Stop`` error policy (the message says which and what to do), 4 when the runtime
+    crashed (fenced by another worker, lost its transactions): restart it.
     """
     runtime = Runtime(app, settings)
     asyncio.run(ensure_topics(settings.bootstrap, runtime.required_topics()))
+    crash_watch = CrashWatch(runtime)
     worker = faust.Worker(
         runtime.faust,
         WebServer(runtime),
+        crash_watch,
         loglevel=settings.loglevel,
         quiet=True,
         redirect_stdouts=False,
@@ -76,4 +116,11 @@ def run_worker(app: App, settings: WorkerSettings) -> int:
     if runtime.fatal_error is not None:
         print(f"streamflow worker stopped: {runtime.fatal_error}", file=sys.stderr)
         return STOPPED_BY_POLICY
+    if crash_watch.crash_reason is not None:
+        print(
+            f"streamflow worker stopped after a crash: {crash_watch.crash_reason!r}; "
+            "start it again (its tables are recovered from their changelogs)",
+            file=sys.stderr,
+        )
+        return CRASHED
     return code
