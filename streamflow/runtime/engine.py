@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP
 
 from streamflow.app import App
@@ -66,9 +66,9 @@ INBOX_BATCHES = 256
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """The records of one partition from one fetch, and the assignment epoch it began in."""
+    """The records of one partition from one fetch, and the group generation it saw."""
 
-    epoch: int
+    generation: int
     tp: Any
     records: list[Any]
 
@@ -127,8 +127,7 @@ class Runtime:
         self._unconfirmed: dict[str | None, list[Sent]] = defaultdict(list)
         self._source_topics = {sub.source.topic.name for sub in self.topology.subtopologies}
         self._inboxes: dict[str, asyncio.Queue[Fetched]] = {}
-        # Bumped at every assignment change: a fetch that began before the latest one is
-        # stale (the group generation cannot tell: the embedded broker restarts it at 1).
+        # Bumped at the start of every rebalance (see assignment_epoch).
         self._epoch = 0
         # One past the last fetched offset of each source partition (for lag).
         self._fetched_to: dict[TP, int] = {}
@@ -149,6 +148,11 @@ class Runtime:
     def url(self) -> str:
         """The URL other workers and clients reach this worker's web API at."""
         return f"http://{self.settings.web_host}:{self.settings.web_port}"
+
+    @property
+    def assignment_epoch(self) -> int:
+        """A number that changes at the start of every rebalance of this worker's group."""
+        return self._epoch
 
     def is_ready(self) -> bool:
         """True once the worker is in the group, not rebalancing, and its tables recovered."""
@@ -338,11 +342,12 @@ class Runtime:
         earlier fetch of this drain (a seek back to the committed offsets after a rebalance
         fetches again what still waits in the inbox).
         """
+        generation = self.faust.consumer_generation_id
         assignment = self.faust.consumer.assignment()
         by_partition: dict[int, list[ConsumedRecord]] = defaultdict(list)
         taken: dict[Any, int] = {}  # one past the last record taken, per partition
         for batch in fetched:
-            if batch.epoch != self._epoch or batch.tp not in assignment:
+            if batch.generation != generation or batch.tp not in assignment:
                 continue
             next_offset = taken.get(batch.tp, self._next_offsets.get(batch.tp))
             records = batch.records
@@ -372,9 +377,20 @@ class Runtime:
         if not self.exactly_once:
             return
         thread = consumer._thread
+        bootstrap = self.settings.bootstrap
 
         async def stable_highwaters(partitions):
-            return await thread._ensure_consumer().end_offsets(list(partitions))
+            # A consumer of its own: asking through the worker's consumer disturbs its
+            # fetcher (partitions were seen never to be fetched after a rebalance).
+            probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
+            await probe.start()
+            try:
+                ends = await probe.end_offsets(
+                    [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+                )
+            finally:
+                await probe.stop()
+            return {TP(tp.topic, tp.partition): offset for tp, offset in ends.items()}
 
         thread._highwaters = stable_highwaters
 
@@ -389,17 +405,19 @@ class Runtime:
         inboxes = self._inboxes
 
         async def route(timeout: float):
-            epoch = self._epoch  # as the fetch begins: a rebalance meanwhile makes it stale
             records, active_partitions = await wait_next_records(timeout)
             if not records or not consumer.flow_active:
                 return records, active_partitions
+            # The generation once the fetch is back: a batch dropped as stale is one faust
+            # seeks back over after the rebalance, so the records are fetched again.
+            generation = self.faust.consumer_generation_id
             remaining = {}
             for tp, tp_records in records.items():
                 inbox = inboxes.get(tp.topic)
                 if inbox is None:
                     remaining[tp] = tp_records
                 elif tp_records and (active_partitions is None or tp in active_partitions):
-                    await inbox.put(Fetched(epoch, tp, tp_records))
+                    await inbox.put(Fetched(generation, tp, tp_records))
                     self._fetched_to[tp] = tp_records[-1].offset + 1
             return remaining, active_partitions
 
@@ -526,11 +544,10 @@ class Runtime:
                     table.checkpoint(partition)
 
     async def _on_partitions_assigned(self, sender: Any, assigned: set[TP], **kwargs: Any) -> None:
-        self._epoch += 1
         self.metrics.rebalanced()
 
     async def _on_partitions_revoked(self, sender: Any, revoked: set[TP], **kwargs: Any) -> None:
-        self._epoch += 1
+        self._epoch += 1  # every rebalance starts here (eager protocol)
         for tp in revoked:
             self._next_offsets.pop(tp, None)
             self._fetched_to.pop(tp, None)

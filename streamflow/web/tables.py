@@ -183,18 +183,24 @@ class TableQueries:
         ]
 
     def _owners(self, table: TableRuntime) -> dict[str, set[int]]:
-        """Which worker URL holds which partitions of ``table`` (cached per rebalance)."""
-        generation = self.runtime.faust.consumer_generation_id
+        """Which worker URL holds which partitions of ``table``.
+
+        Cached per assignment while the worker is ready; during a rebalance the group's
+        metadata is in flux, so it is read afresh (and not kept).
+        """
+        epoch = self.runtime.assignment_epoch
         cached = self._owner_cache.get(table.name)
-        if cached is not None and cached[0] == generation:
+        if cached is not None and cached[0] == epoch:
             return cached[1]
+        ready = self.runtime.is_ready()
         metadata = self.runtime.faust.router.table_metadata(table.name)
         owners: dict[str, set[int]] = {}
         for url, topics in metadata.items():
             partitions = set(topics.get(table.changelog, ()))
             if partitions:
                 owners[str(url).rstrip("/")] = partitions
-        self._owner_cache[table.name] = (generation, owners)
+        if ready and epoch == self.runtime.assignment_epoch:
+            self._owner_cache[table.name] = (epoch, owners)
         return owners
 
     def _owner_of(self, table: TableRuntime, partition: int) -> str:

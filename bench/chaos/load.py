@@ -1,0 +1,105 @@
+"""The input of a chaos run: generated orders written at a steady rate while faults happen.
+
+Orders come from ``examples/generate_orders.py`` (reproducible from a seed) and are encoded
+with the input topic's own codecs, as ``streamflow produce`` does. Each user's orders go to
+one partition (:func:`~bench.chaos.profiles.input_partition`), so each user's events have a
+total order the outputs can be checked against. The producer is idempotent and retries for
+minutes, so broker restarts delay the input but neither lose nor repeat it.
+
+Example:
+    >>> # load = SteadyLoad("127.0.0.1:9192", topic, orders, partitions=8, rate=200); load.start()
+    >>> # ...; load.join(); load.delivered == len(orders)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer
+
+from bench.chaos.profiles import input_partition
+from streamflow.topics import Topic
+
+__all__ = ["SteadyLoad"]
+
+# librdkafka's connection errors while the broker restarts are expected: kept out of sight.
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+log.propagate = False
+
+# Long enough to ride out a broker restart; the run's drain timeout comes later anyway.
+DELIVERY_TIMEOUT_MS = 600_000
+
+
+class SteadyLoad(threading.Thread):
+    """A thread writing ``orders`` to ``topic`` at ``rate`` orders per second."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: Topic,
+        orders: Sequence[dict[str, Any]],
+        partitions: int,
+        rate: float,
+    ) -> None:
+        super().__init__(name="chaos-load", daemon=True)
+        self.topic = topic
+        self.orders = orders
+        self.partitions = partitions
+        self.rate = rate
+        self.sent = 0
+        self.delivered = 0
+        self.errors: list[str] = []
+        self._halt = threading.Event()
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                "message.timeout.ms": DELIVERY_TIMEOUT_MS,
+            },
+            logger=log,
+        )
+
+    def stop(self) -> None:
+        """Stop sending (what is queued is still flushed for a moment)."""
+        self._halt.set()
+
+    def run(self) -> None:
+        started = time.monotonic()
+        encode_key, codec = self.topic.key_codec.encode, self.topic.value_codec
+        for index, order in enumerate(self.orders):
+            if self._halt.is_set():
+                break
+            delay = started + index / self.rate - time.monotonic()
+            if delay > 0.005:
+                self._producer.poll(delay)
+            record = {
+                "key": encode_key(order["order_id"]),
+                "value": codec.encode(codec.from_json(order)),
+                "partition": input_partition(order["user_id"], self.partitions),
+            }
+            while not self._halt.is_set():
+                try:
+                    self._producer.produce(self.topic.name, on_delivery=self._delivered, **record)
+                    break
+                except BufferError:
+                    self._producer.poll(0.05)
+            self.sent += 1
+        deadline = time.monotonic() + DELIVERY_TIMEOUT_MS / 1000
+        while len(self._producer) and time.monotonic() < deadline:
+            self._producer.flush(1.0)
+            if self._halt.is_set() and len(self._producer):
+                self._producer.flush(5.0)
+                break
+
+    def _delivered(self, error: Any, message: Any) -> None:
+        if error is None:
+            self.delivered += 1
+        else:
+            self.errors.append(str(KafkaException(error)))

@@ -1,0 +1,247 @@
+"""What each app under test must produce from a given input: the ground truth and its checks.
+
+A profile names the app's file, its input topic and its output topics, computes the tables'
+final contents from the input records alone (never from anything the app wrote), and checks
+the output topics record by record. The input is written so that each user's orders sit in
+one input partition (:func:`input_partition`): every user then has a total order of events,
+and a user's outputs must follow it exactly.
+
+Example:
+    >>> profile = PROFILES["user_spending"]
+    >>> profile.path, profile.input_topic
+    ('apps/user_spending.py', 'order_events')
+    >>> orders = [Record(0, 0, "o1", {"user_id": "u1", "status": "PAID", "amount": Decimal("2.50"),
+    ...                                 "order_id": "o1"})]
+    >>> profile.expected_tables(orders)
+    {'user-spending-store': {'u1': Decimal('2.50')}}
+"""
+
+from __future__ import annotations
+
+import zlib
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from apps.order_pipeline import region_of
+from bench.chaos.checks import Tally, compare_sequence
+from bench.chaos.observe import Record
+
+__all__ = ["PROFILES", "AppProfile", "OrderPipeline", "UserSpending", "input_partition"]
+
+
+def input_partition(user_id: str, partitions: int) -> int:
+    """The input partition of every order of ``user_id``: one user, one partition.
+
+    >>> input_partition("user-007", 8) == input_partition("user-007", 8)
+    True
+    """
+    return zlib.crc32(user_id.encode()) % partitions
+
+
+def paid_orders_by_user(inputs: Sequence[Record]) -> dict[str, list[dict[str, Any]]]:
+    """Each user's PAID orders in input order (partition and offset order).
+
+    Raises ``ValueError`` if a user's orders are spread over several partitions: their
+    relative order would be undefined and the outputs could not be checked exactly.
+
+    >>> inputs = [Record(0, 1, "o2", {"user_id": "u", "status": "PAID"}),
+    ...           Record(0, 0, "o1", {"user_id": "u", "status": "PAID"}),
+    ...           Record(0, 2, "o3", {"user_id": "u", "status": "CREATED"})]
+    >>> [o["status"] for o in paid_orders_by_user(inputs)["u"]]
+    ['PAID', 'PAID']
+    """
+    partition_of: dict[str, int] = {}
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in sorted(inputs, key=lambda r: (r.partition, r.offset)):
+        order = record.value
+        user = order["user_id"]
+        if partition_of.setdefault(user, record.partition) != record.partition:
+            raise ValueError(
+                f"orders of {user} are in partitions {partition_of[user]} and "
+                f"{record.partition}: input was not written one user per partition"
+            )
+        if order["status"] == "PAID":
+            out[user].append(order)
+    return dict(out)
+
+
+def by_key(records: Sequence[Record]) -> dict[Any, list[Any]]:
+    """Values of ``records`` grouped by key, each key's in the order written.
+
+    >>> by_key([Record(1, 0, "a", 1), Record(0, 5, "a", 2), Record(0, 3, "b", 3)])
+    {'a': [2, 1], 'b': [3]}
+    """
+    out: dict[Any, list[Any]] = defaultdict(list)
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        out[record.key].append(record.value)
+    return dict(sorted(out.items(), key=lambda item: str(item[0])))
+
+
+class AppProfile(ABC):
+    """An app under test: where it lives, what it reads and writes, what it must produce."""
+
+    name: ClassVar[str]
+    path: ClassVar[str]
+    input_topic: ClassVar[str] = "order_events"
+    output_topics: ClassVar[tuple[str, ...]]
+
+    @abstractmethod
+    def expected_tables(self, inputs: Sequence[Record]) -> dict[str, dict[Any, Any]]:
+        """Each table's final contents after ``inputs``, normalized (see :meth:`normalize`)."""
+
+    @abstractmethod
+    def check_outputs(
+        self, inputs: Sequence[Record], outputs: Mapping[str, Sequence[Record]], tally: Tally
+    ) -> None:
+        """Count the violations in the output topics (by logical name) into ``tally``."""
+
+    def normalize(self, store: str, value: Any) -> Any:
+        """A table value in the form :meth:`expected_tables` gives (decoded value as is)."""
+        return value
+
+
+class UserSpending(AppProfile):
+    """``apps/user_spending.py``: per-user sums of PAID amounts, every update emitted.
+
+    Each user's summary values must be exactly the running totals of the user's PAID
+    amounts in input order: one per order, none twice, none skipped.
+    """
+
+    name = "user_spending"
+    path = "apps/user_spending.py"
+    output_topics = ("user_spending_summary",)
+
+    def expected_tables(self, inputs: Sequence[Record]) -> dict[str, dict[Any, Any]]:
+        totals = {
+            user: sum((o["amount"] for o in orders), Decimal("0.00"))
+            for user, orders in paid_orders_by_user(inputs).items()
+        }
+        return {"user-spending-store": totals}
+
+    def normalize(self, store: str, value: Any) -> Any:
+        return Decimal(value)
+
+    def check_outputs(
+        self, inputs: Sequence[Record], outputs: Mapping[str, Sequence[Record]], tally: Tally
+    ) -> None:
+        written = by_key(outputs["user_spending_summary"])
+        paid = paid_orders_by_user(inputs)
+        for user in sorted(paid.keys() | written.keys()):
+            running, totals = Decimal("0.00"), []
+            for order in paid.get(user, ()):
+                running += order["amount"]
+                totals.append(running)
+            # Amounts are positive, so each running total names the order behind it.
+            actual = [(Decimal(v), v) for v in written.get(user, ())]
+            compare_sequence(tally, f"user_spending_summary[{user}]", actual, [totals])
+
+
+class OrderPipeline(AppProfile):
+    """``apps/order_pipeline.py``: per-user totals, re-keyed into per-region totals.
+
+    ``user_totals``: each user's updates are exactly one per PAID order, in input order,
+    each with the count and running total after that order. ``region_totals``: one update
+    per PAID order of the region's users; the orders of one user keep their input order
+    (different users interleave freely); counts go up by one and totals by the amount of the
+    order each update names.
+    """
+
+    name = "order_pipeline"
+    path = "apps/order_pipeline.py"
+    output_topics = ("user_totals", "region_totals")
+
+    def expected_user_updates(self, inputs: Sequence[Record]) -> dict[str, list[dict[str, Any]]]:
+        """Each user's expected ``user_totals`` values, normalized, in order."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for user, orders in paid_orders_by_user(inputs).items():
+            running, updates = Decimal("0.00"), []
+            for count, order in enumerate(orders, 1):
+                running += order["amount"]
+                updates.append(
+                    {
+                        "count": count,
+                        "total": running,
+                        "region": region_of(user),
+                        "last_order": order["order_id"],
+                        "last_amount": order["amount"],
+                    }
+                )
+            out[user] = updates
+        return out
+
+    def expected_tables(self, inputs: Sequence[Record]) -> dict[str, dict[Any, Any]]:
+        users = {user: updates[-1] for user, updates in self.expected_user_updates(inputs).items()}
+        regions: dict[str, dict[str, Any]] = {}
+        for totals in users.values():
+            region = regions.setdefault(totals["region"], {"count": 0, "total": Decimal("0.00")})
+            region["count"] += totals["count"]
+            region["total"] += totals["total"]
+        return {"user-totals": users, "region-totals": regions}
+
+    def normalize(self, store: str, value: Any) -> Any:
+        if store == "region-totals":
+            # Which order a region saw last depends on how its users interleaved.
+            return {"count": value["count"], "total": Decimal(value["total"])}
+        return _decimals(value)
+
+    def check_outputs(
+        self, inputs: Sequence[Record], outputs: Mapping[str, Sequence[Record]], tally: Tally
+    ) -> None:
+        expected = self.expected_user_updates(inputs)
+        written = by_key(outputs["user_totals"])
+        for user in sorted(expected.keys() | written.keys()):
+            updates = expected.get(user, [])
+            actual = [(v.get("last_order"), _decimals(v)) for v in written.get(user, ())]
+            compare_sequence(
+                tally,
+                f"user_totals[{user}]",
+                actual,
+                [[u["last_order"] for u in updates]],
+                {u["last_order"]: u for u in updates},
+            )
+        self._check_regions(expected, by_key(outputs["region_totals"]), tally)
+
+    def _check_regions(
+        self,
+        expected: Mapping[str, list[dict[str, Any]]],
+        written: Mapping[str, list[dict[str, Any]]],
+        tally: Tally,
+    ) -> None:
+        amounts = {u["last_order"]: u["last_amount"] for us in expected.values() for u in us}
+        chains: dict[str, list[list[str]]] = defaultdict(list)
+        for user, updates in expected.items():
+            chains[region_of(user)].append([u["last_order"] for u in updates])
+        for region in sorted(chains.keys() | written.keys()):
+            where = f"region_totals[{region}]"
+            values = written.get(region, [])
+            actual = [(v.get("last_order"), v) for v in values]
+            compare_sequence(tally, where, actual, chains.get(region, []))
+            count, total = 0, Decimal("0.00")
+            for value in values:
+                amount = amounts.get(value.get("last_order"))
+                if amount is None:
+                    continue  # an unexpected order, already counted
+                count, total = count + 1, total + amount
+                got = (value["count"], Decimal(value["total"]), Decimal(value["last_amount"]))
+                if got != (count, total, amount):
+                    tally.add(
+                        "mismatches",
+                        f"{where}: update for {value['last_order']} has count/total/amount "
+                        f"{got}, expected {(count, total, amount)}",
+                    )
+                    count, total = value["count"], Decimal(value["total"])
+
+
+def _decimals(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A user-totals value with its amounts as ``Decimal`` (so ``"2.5"`` equals ``"2.50"``)."""
+    out = dict(value)
+    for name in ("total", "last_amount"):
+        if name in out:
+            out[name] = Decimal(out[name])
+    return out
+
+
+PROFILES: dict[str, AppProfile] = {p.name: p for p in (UserSpending(), OrderPipeline())}

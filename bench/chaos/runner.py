@@ -1,0 +1,440 @@
+"""One chaos run from start to verdict.
+
+1. Start the broker (embedded, a private Apache Kafka, or an existing one) and create the
+   run's input topic; every name carries the run id.
+2. Start the first workers and write the input at a steady rate for ``duration`` seconds,
+   injecting faults at random (:mod:`bench.chaos.faults`) after a warm-up.
+3. Stop injecting; keep one worker (the others stop gracefully) and let it drain: the input
+   fully committed and nothing moving any more.
+4. Check, against a ground truth computed from the input topic alone: every output topic
+   record by record, every table's changelog (last value per key), the dead-letter topic,
+   and that no transaction is left open (last stable offset = high watermark).
+5. Stop the last worker and read its RocksDB files (the live state); start a fresh worker on
+   an empty state folder, let it rebuild its tables from the changelogs, stop it and read
+   its files (the rebuilt state). Both must equal the ground truth.
+
+Example:
+    >>> config = ChaosConfig(app="order_pipeline", broker="embedded", duration=60, events=6000)
+    >>> config.rate
+    100.0
+    >>> # report = run_chaos(config); print(report.summary_line())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench.chaos.brokers import ROOT, Broker, EmbeddedBroker, ExistingKafka, PrivateKafka
+from bench.chaos.checks import compare_mapping
+from bench.chaos.faults import FaultInjector, FaultPlan
+from bench.chaos.load import SteadyLoad
+from bench.chaos.observe import Cluster, Record
+from bench.chaos.profiles import PROFILES, AppProfile
+from bench.chaos.report import Report
+from bench.chaos.state import dirty_partitions, read_table
+from bench.chaos.workers import ChaosRun, Slot, WorkerPool
+from streamflow.runtime.admin import ensure_topics
+from streamflow.topics import Topic
+from tests.integration.support import generate, wait_for_log
+
+__all__ = ["BROKERS", "ChaosConfig", "run_chaos"]
+
+BROKERS = ("embedded", "kafka")
+DEFAULT_OUT = ROOT / "bench" / "results" / "chaos"
+# How long the input may take to be written after the chaos phase (broker restarts delay it).
+LOAD_GRACE = 180.0
+# Workers alive while the group stays empty and input waits this long are taken for hung.
+HUNG_AFTER = 60.0
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class ChaosConfig:
+    """Everything a run needs; the defaults make a two-minute run on the embedded broker.
+
+    ``kafka_bootstrap`` (with ``broker="kafka"``) uses a Kafka that is already running and
+    never restarts it; without it, ``broker="kafka"`` starts a private Apache Kafka.
+    ``source`` is another checkout whose ``streamflow`` package the workers run (to test a
+    patch, or to pin the code under test while this tree changes).
+    """
+
+    app: str = "user_spending"
+    broker: str = "embedded"
+    kafka_bootstrap: str | None = None
+    duration: float = 120.0
+    events: int = 24_000
+    users: int = 50
+    seed: int | None = None
+    workers: int = 2
+    plan: FaultPlan = field(default_factory=FaultPlan)
+    warmup: float = 8.0
+    cooldown: float = 5.0
+    settle: float = 5.0
+    drain_timeout: float = 300.0
+    out_dir: Path = DEFAULT_OUT
+    keep: bool = False
+    source: Path | None = None
+    say: Callable[[str], None] = _stderr
+
+    def __post_init__(self) -> None:
+        if self.app not in PROFILES:
+            raise ValueError(f"unknown app {self.app!r}; known: {', '.join(PROFILES)}")
+        if self.broker not in BROKERS:
+            raise ValueError(f"unknown broker {self.broker!r}; known: {', '.join(BROKERS)}")
+        if not 1 <= self.workers <= self.plan.max_workers:
+            raise ValueError("workers must be between 1 and the plan's max_workers")
+
+    @property
+    def rate(self) -> float:
+        """Input events per second."""
+        return self.events / self.duration
+
+
+def run_chaos(config: ChaosConfig) -> Report:
+    """Run one chaos run as ``config`` says and return its report (never raises on violations).
+
+    KeyboardInterrupt still propagates, after every process of the run has been stopped.
+    """
+    seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
+    return _Run(config, seed).execute()
+
+
+class _Run:
+    """The state of one run; :meth:`execute` drives the phases and always cleans up."""
+
+    def __init__(self, config: ChaosConfig, seed: int) -> None:
+        self.config = config
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.run_id = uuid.uuid4().hex[:8]
+        self.profile: AppProfile = PROFILES[config.app]
+        self.dir = config.out_dir / f"{config.app}-{config.broker}-{self.run_id}"
+        self.report = Report(config.app, config.broker, seed, self.run_id)
+        self.started = time.monotonic()
+        self.broker = self._broker()
+        self.cluster = Cluster(self.broker.bootstrap)
+        self.pool: WorkerPool | None = None
+        self.load: SteadyLoad | None = None
+        self.injector: FaultInjector | None = None
+        # The tables' final contents by the ground truth, once the topics were checked.
+        self.expected: dict[str, dict[Any, Any]] | None = None
+
+    # --- driving ------------------------------------------------------------------------
+
+    def execute(self) -> Report:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log_file = (self.dir / "chaos.log").open("a")
+        self.say(f"seed={self.seed} run={self.run_id} app={self.config.app} dir={self.dir}")
+        try:
+            self._setup()
+            self._chaos()
+            survivor = self._settle()
+            self._drain()
+            self._check_topics()
+            self._check_state(survivor, "live")
+            self._check_hanging("after the last worker stopped", violation=False)
+            self._check_rebuilt()
+        except KeyboardInterrupt:
+            self.report.error = "interrupted"
+            raise
+        except Exception as exc:  # a harness or environment failure, not a verdict
+            self.report.error = f"{type(exc).__name__}: {exc}"
+            self.say(f"run failed: {self.report.error}")
+        finally:
+            self._cleanup()
+        return self.report
+
+    def say(self, message: str) -> None:
+        clock = datetime.now().strftime("%H:%M:%S.%f")[:-3]
+        line = f"[{clock} {time.monotonic() - self.started:6.1f}s] {message}"
+        self.config.say(line)
+        self.log_file.write(line + "\n")
+        self.log_file.flush()
+
+    # --- phases -------------------------------------------------------------------------
+
+    def _broker(self) -> Broker:
+        if self.config.broker == "embedded":
+            return EmbeddedBroker(self.dir / "broker")
+        if self.config.kafka_bootstrap:
+            return ExistingKafka(self.config.kafka_bootstrap)
+        return PrivateKafka(PrivateKafka.free_port_pair(random.Random()))
+
+    def _setup(self) -> None:
+        plan = self.config.plan
+        if not self.broker.restart_kinds:
+            kinds = tuple(k for k in plan.kinds if not k.startswith("broker-"))
+            plan = replace(plan, kinds=kinds)
+        self.say(f"broker: {self.broker.describe()}")
+        if self.config.source is not None:
+            self.say(f"workers run streamflow from {self.config.source}")
+        self.broker.start()
+        self.run = ChaosRun(
+            self.broker.bootstrap,
+            self.dir / "state",
+            app_path=self.profile.path,
+            run_id=self.run_id,
+            profile=self.profile,
+            source=self.config.source,
+        )
+        self.app = self.run.load_app()
+        self.input_topic = self.app.topics[self.run.topic_name(self.profile.input_topic)]
+        asyncio.run(
+            ensure_topics(self.broker.bootstrap, [(self.input_topic.name, self.app.partitions, {})])
+        )
+        self.pool = WorkerPool(self.run)
+        self.injector = FaultInjector(self.rng, self.pool, self.broker, plan, self.say)
+        orders = generate(self.config.events, self.config.users, self.seed)
+        self.load = SteadyLoad(
+            self.broker.bootstrap, self.input_topic, orders, self.app.partitions, self.config.rate
+        )
+        for _ in range(self.config.workers):
+            slot = self.pool.add()
+            self.say(f"start {slot.describe()}")
+            self.pool.start(slot)
+        self.say(
+            f"writing {self.config.events} orders of {self.config.users} users to "
+            f"{self.input_topic.name} at {self.config.rate:.0f}/s; faults: {', '.join(plan.kinds)}"
+        )
+        self.load.start()
+
+    def _chaos(self) -> None:
+        began = time.monotonic()
+        end = began + self.config.duration
+        faults_from, faults_until = began + self.config.warmup, end - self.config.cooldown
+        next_status = began + 10
+        while True:
+            now = time.monotonic()
+            if now >= end and not self.load.is_alive():
+                break
+            if now >= end + LOAD_GRACE:
+                raise RuntimeError(f"the input was not written {LOAD_GRACE:.0f}s after the end")
+            self.injector.tend()
+            if faults_from <= now < faults_until:
+                self.injector.maybe_inject()
+            if now >= next_status:
+                next_status = now + 10
+                self.say(
+                    f"status: written {self.load.delivered}/{self.config.events}, "
+                    f"workers {len(self.pool.running())}, faults {dict(self.injector.faults)}"
+                )
+            time.sleep(0.25)
+        if self.load.errors:
+            raise RuntimeError(
+                f"{len(self.load.errors)} input records failed: {self.load.errors[0]}"
+            )
+        self.say(
+            f"chaos over: {self.load.delivered} orders written; faults {dict(self.injector.faults)}"
+        )
+
+    def _settle(self) -> Slot:
+        """Keep one worker: resume paused ones, stop all but one gracefully (or start one)."""
+        for slot in self.pool.slots:
+            slot.resume()
+        self.injector.tend()
+        running = self.pool.running()
+        if not running:
+            slot = self.injector.idle_or_new()
+            self.say(f"final: start {slot.describe()}")
+            self.pool.start(slot)
+            running = [slot]
+        survivor = self.rng.choice(running)
+        for slot in running:
+            if slot is not survivor:
+                self.say(f"final: term {slot.describe()}")
+                self.injector.stop(slot)
+        self.say(f"final: {survivor.describe()} drains the rest alone")
+        return survivor
+
+    def _source_topics(self) -> set[str]:
+        return {sub.source.topic.name for sub in self.app.topology().subtopologies}
+
+    def _drain(self) -> bool:
+        """Wait until the input is fully committed and no offset moves for ``settle`` seconds."""
+        deadline = time.monotonic() + self.config.drain_timeout
+        sources = self._source_topics()
+        last, since, behind = None, time.monotonic(), ["not measured yet"]
+        while time.monotonic() < deadline:
+            self.injector.tend()
+            try:
+                committed = self.cluster.committed(self.app.id)
+                ends = self.cluster.end_offsets(self.cluster.topics(self.run_id))
+            except Exception as exc:
+                self.say(f"drain: broker not answering ({type(exc).__name__}); retrying")
+                time.sleep(2)
+                continue
+            behind = [
+                f"{topic}[{p}] committed {committed.get((topic, p), 0)} of {hw}"
+                for (topic, p), (_, hw) in sorted(ends.items())
+                if topic == self.input_topic.name and committed.get((topic, p), 0) < hw
+            ]
+            snapshot = (
+                sorted((tp, o) for tp, o in committed.items() if tp[0] in sources),
+                sorted(ends.items()),
+            )
+            now = time.monotonic()
+            if snapshot != last:
+                last, since = snapshot, now
+            elif behind and now - since >= HUNG_AFTER and self._group_empty():
+                self.injector.restart_hung(
+                    f"input waiting, no member in the group for {now - since:.0f}s"
+                )
+                last, since = None, now
+            elif not behind and now - since >= self.config.settle:
+                self.say("drained: input fully committed, offsets still")
+                self._note_lags(committed, ends, sources)
+                return True
+            time.sleep(1)
+        self.report.stalled.extend(behind or ["offsets kept moving until the drain timeout"])
+        self.say(f"not drained within {self.config.drain_timeout:.0f}s: {behind[:5]}")
+        return False
+
+    def _group_empty(self) -> bool:
+        try:
+            return self.cluster.group_members(self.app.id) == 0
+        except Exception:
+            return False
+
+    def _note_lags(self, committed: dict, ends: dict, sources: set[str]) -> None:
+        for (topic, p), (lso, _) in sorted(ends.items()):
+            if topic in sources and lso - committed.get((topic, p), 0) > 2:
+                self.report.notes.append(
+                    f"{topic}[{p}]: committed {committed.get((topic, p), 0)}, LSO {lso}"
+                )
+
+    # --- checks -------------------------------------------------------------------------
+
+    def _read(self, topic: Topic) -> list[Record]:
+        records, undecodable = self.cluster.read(topic)
+        for bad in undecodable:
+            self.report.tally.add(
+                "mismatches", f"{bad.topic}[{bad.partition}]@{bad.offset}: {bad.error}"
+            )
+        return records
+
+    def _check_topics(self) -> None:
+        tally = self.report.tally
+        inputs = self._read(self.input_topic)
+        self.report.events = len(inputs)
+        self.expected = self.profile.expected_tables(inputs)
+        outputs = {
+            name: self._read(self.app.topics[self.run.topic_name(name)])
+            for name in self.profile.output_topics
+        }
+        for name, records in outputs.items():
+            self.say(f"check: {name}: {len(records)} records")
+        self.profile.check_outputs(inputs, outputs, tally)
+        for node in self.app.topology().stores:
+            changelog = Topic(
+                f"{self.app.id}-{node.store}-changelog", key=node.key_codec, value=node.value_codec
+            )
+            latest = {
+                r.key: self.profile.normalize(node.store, r.value) for r in self._read(changelog)
+            }
+            compare_mapping(tally, f"changelog of {node.store}", latest, self.expected[node.store])
+        letters = self._read(Topic(self.app.dead_letter_topic, key="bytes", value="bytes"))
+        self.report.dlq = len(letters)
+        self._check_hanging("with the last worker running", violation=True)
+        self.say(f"check: topics done: {self.report.tally.counts()}")
+
+    def _check_hanging(self, when: str, violation: bool, samples: int = 4) -> None:
+        """Partitions whose LSO stays below the HW over a few seconds: an open transaction."""
+        topics = self.cluster.topics(self.run_id)
+        open_since: dict[tuple[str, int], tuple[int, int]] | None = None
+        for attempt in range(samples):
+            ends = self.cluster.end_offsets(topics)
+            behind = {tp: v for tp, v in ends.items() if v[0] < v[1]}
+            open_since = (
+                behind
+                if open_since is None
+                else {tp: v for tp, v in behind.items() if open_since.get(tp) == v}
+            )
+            if not open_since:
+                return
+            if attempt < samples - 1:
+                time.sleep(3)
+        items = [
+            f"{t}[{p}] LSO {lso} < HW {hw} {when}"
+            for (t, p), (lso, hw) in sorted(open_since.items())
+        ]
+        if violation:
+            self.report.hanging.extend(items)
+        else:
+            self.report.warnings.extend(f"open transaction: {item}" for item in items)
+        self.say(f"open transactions {when}: {items[:5]}")
+
+    def _check_state(self, slot: Slot, label: str) -> None:
+        """Stop ``slot`` gracefully and compare its RocksDB tables with the ground truth."""
+        self.say(f"{label} state: stopping {slot.describe()}")
+        self.injector.stop(slot)
+        if self.expected is None:
+            return
+        for node in self.app.topology().stores:
+            table_dir = slot.worker.table_dir
+            values = read_table(table_dir, node.store, node.key_codec, node.value_codec)
+            actual = {k: self.profile.normalize(node.store, v) for k, v in values.items()}
+            compare_mapping(
+                self.report.tally,
+                f"{label} state of {node.store} ({slot.describe()})",
+                actual,
+                self.expected[node.store],
+            )
+            dirty = dirty_partitions(table_dir, node.store)
+            if dirty:
+                self.report.warnings.append(
+                    f"{label} state of {node.store}: partitions {dirty} still marked dirty "
+                    f"after a clean stop of {slot.describe()}"
+                )
+        self.say(f"{label} state checked: {self.report.tally.counts()}")
+
+    def _check_rebuilt(self) -> None:
+        if self.expected is None:
+            return
+        slot = self.pool.add()
+        self.say(f"rebuild: start {slot.describe()} on an empty state folder")
+        self.pool.start(slot)
+        try:
+            wait_for_log(slot.worker, "Worker ready", timeout=180)
+        except AssertionError as exc:
+            raise RuntimeError(f"the rebuilding worker never became ready: {exc}") from None
+        self._drain()
+        self._check_state(slot, "rebuilt")
+
+    # --- cleanup ------------------------------------------------------------------------
+
+    def _cleanup(self) -> None:
+        if self.injector is not None:
+            self.report.faults.update(self.injector.faults)
+            self.report.supervision.update(self.injector.supervision)
+            self.report.warnings.extend(self.injector.warnings)
+        if self.load is not None:
+            self.load.stop()
+            self.load.join(10)
+        if self.pool is not None:
+            self.pool.kill_all()
+        keep = self.config.keep or not self.report.ok
+        try:
+            if isinstance(self.broker, ExistingKafka):
+                self.cluster.delete_topics(self.cluster.topics(self.run_id))
+            self.broker.close(keep_data=keep)
+        except Exception as exc:
+            self.report.warnings.append(f"cleanup: {type(exc).__name__}: {exc}")
+        if not keep and self.pool is not None:
+            # Worker logs stay; the RocksDB folders go.
+            shutil.rmtree(self.run.state_dir / self.app.id, ignore_errors=True)
+        self.report.save(self.dir / "report.json")
+        self.say(f"report: {self.dir / 'report.json'}")
+        self.log_file.close()

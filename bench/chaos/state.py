@@ -1,0 +1,52 @@
+"""Reading a stopped worker's tables straight from its RocksDB files.
+
+One database per table partition, ``<state>/<app-id>/worker-<port>/v1/tables/<table>-<p>.db``,
+keys and values as the table's codecs wrote them; faust's own bookkeeping keys
+(``__faust…``) are skipped. A ``.db.dirty`` marker beside a database says its partition had
+writes of a transaction that was not known to have committed.
+
+Example:
+    >>> from pathlib import Path
+    >>> from streamflow.codecs import resolve_codec
+    >>> read_table(Path("/nonexistent"), "t", resolve_codec("str"), resolve_codec("json"))
+    {}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from streamflow.codecs import Codec
+
+__all__ = ["dirty_partitions", "read_table"]
+
+
+def read_table(table_dir: Path, table: str, key_codec: Codec, value_codec: Codec) -> dict[Any, Any]:
+    """Every key and value of ``table`` in the databases under ``table_dir``, decoded."""
+    from rocksdict import AccessType, Options, Rdict
+
+    values: dict[Any, Any] = {}
+    for db_path in sorted(table_dir.glob(f"{table}-*.db")):
+        db = Rdict(str(db_path), options=Options(raw_mode=True), access_type=AccessType.read_only())
+        try:
+            for key, value in db.items():
+                if key.startswith(b"__faust"):
+                    continue
+                values[key_codec.decode(key)] = value_codec.decode(value)
+        finally:
+            db.close()
+    return values
+
+
+def dirty_partitions(table_dir: Path, table: str) -> list[int]:
+    """Partitions of ``table`` left marked dirty under ``table_dir``.
+
+    >>> dirty_partitions(Path("/nonexistent"), "t")
+    []
+    """
+    prefix = f"{table}-"
+    return sorted(
+        int(marker.name[len(prefix) : -len(".db.dirty")])
+        for marker in table_dir.glob(f"{table}-*.db.dirty")
+    )
