@@ -15,28 +15,13 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from streamflow.codecs import Codec
+from streamflow.state.files import read_table_files
 
 __all__ = ["dirty_partitions", "read_table"]
 
-
-def read_table(table_dir: Path, table: str, key_codec: Codec, value_codec: Codec) -> dict[Any, Any]:
-    """Every key and value of ``table`` in the databases under ``table_dir``, decoded."""
-    from rocksdict import AccessType, Options, Rdict
-
-    values: dict[Any, Any] = {}
-    for db_path in sorted(table_dir.glob(f"{table}-*.db")):
-        db = Rdict(str(db_path), options=Options(raw_mode=True), access_type=AccessType.read_only())
-        try:
-            for key, value in db.items():
-                if key.startswith(b"__faust"):
-                    continue
-                values[key_codec.decode(key)] = value_codec.decode(value)
-        finally:
-            db.close()
-    return values
+#: The tables of a stopped worker, read from its RocksDB files.
+read_table = read_table_files
 
 
 def dirty_partitions(table_dir: Path, table: str) -> list[int]:

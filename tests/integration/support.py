@@ -17,7 +17,9 @@ from pathlib import Path
 import orjson
 
 from streamflow.cli.consume import read_topic
+from streamflow.codecs import DecimalCodec, StrCodec
 from streamflow.runtime.worker import free_port
+from streamflow.state import files as state_files
 from streamflow.topics import Topic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,20 +229,8 @@ def increments(values: list[Decimal], start: Decimal = Decimal("0.00")) -> list[
 
 
 def read_table_files(table_dir: Path, table: str = "user-spending-store") -> dict[str, Decimal]:
-    """Read a stopped worker's RocksDB table partitions directly."""
-    from rocksdict import AccessType, Options, Rdict
-
-    values: dict[str, Decimal] = {}
-    for db_path in sorted(table_dir.glob(f"{table}-*.db")):
-        db = Rdict(str(db_path), options=Options(raw_mode=True), access_type=AccessType.read_only())
-        try:
-            for key, value in db.items():
-                if key.startswith(b"__faust"):
-                    continue
-                values[key.decode()] = Decimal(value.decode())
-        finally:
-            db.close()
-    return values
+    """Read a stopped worker's user-spending table partitions directly."""
+    return state_files.read_table_files(table_dir, table, StrCodec(), DecimalCodec())
 
 
 __all__ = [

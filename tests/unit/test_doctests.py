@@ -24,6 +24,7 @@ MODULES = [
     "streamflow.dsl.policies",
     "streamflow.dsl.windows",
     "streamflow.runtime.failures",
+    "streamflow.state.files",
     "streamflow.runtime.metrics",
     "streamflow.web.openapi",
     "streamflow.web.responses",
