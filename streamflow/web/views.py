@@ -47,25 +47,22 @@ class TableReader:
 
         For a windowed table: the key's windows, oldest first, as ``(Windowed, value)``.
         """
-        if isinstance(self._key_codec, WindowedCodec):
-            inner = self._key_codec.inner
-            try:
-                found = await self._queries.get(self.name, key_text(inner, key))
-            except KeyNotFound:
-                return default
-            # A windowed table answers with its windows: [(Windowed, value), ...].
-            return [
-                (
-                    Windowed(key, window["start"], window["end"]),
-                    self._value_codec.from_json(window["value"]),
-                )
-                for window in found["value"]
-            ]
+        windowed = isinstance(self._key_codec, WindowedCodec)
+        text_codec = self._key_codec.inner if windowed else self._key_codec
         try:
-            found = await self._queries.get(self.name, key_text(self._key_codec, key))
+            found = await self._queries.get(self.name, key_text(text_codec, key))
         except KeyNotFound:
             return default
-        return self._value_codec.from_json(found["value"])
+        if not windowed:
+            return self._value_codec.from_json(found["value"])
+        # A windowed table answers with its windows: [(Windowed, value), ...].
+        return [
+            (
+                Windowed(key, window["start"], window["end"]),
+                self._value_codec.from_json(window["value"]),
+            )
+            for window in found["value"]
+        ]
 
     async def items(self, prefix: str = "", limit: int | None = None) -> AsyncIterator[tuple]:
         """``(key, value)`` pairs in stored-key order, optionally of keys starting with
