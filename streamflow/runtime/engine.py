@@ -154,6 +154,11 @@ class Runtime:
         """A number that changes at the start of every rebalance of this worker's group."""
         return self._epoch
 
+    @property
+    def crashed(self) -> bool:
+        """True once faust marked the app crashed (e.g. a fenced producer): it is stopping."""
+        return self.faust._crashed.is_set()
+
     def is_ready(self) -> bool:
         """True once the worker is in the group, not rebalancing, and its tables recovered."""
         fapp = self.faust
@@ -260,7 +265,14 @@ class Runtime:
                     size += len(fetched[-1].records)
                 if sub.source.retry_attempt:
                     await _wait_until_due(fetched)
-                await self._process(task, fetched)
+                try:
+                    await self._process(task, fetched)
+                except Exception:
+                    if self.crashed:
+                        # Fenced or otherwise crashed: the worker is stopping (CrashWatch).
+                        # Ending here keeps faust from restarting the agent mid-shutdown.
+                        return
+                    raise
 
         fapp.agent(source, name=f"{self.app.id}.subtopology-{sub.index}")(run_subtopology)
 

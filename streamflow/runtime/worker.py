@@ -78,7 +78,20 @@ class CrashWatch(Service):
         os.kill(os.getpid(), signal.SIGTERM)
         await asyncio.sleep(CRASH_STOP_TIMEOUT)
         log.critical("The worker did not stop within %.0fs: exiting", CRASH_STOP_TIMEOUT)
+        print(crash_message(self.crash_reason), file=sys.stderr, flush=True)
         os._exit(CRASHED)
+
+
+def crash_message(reason: BaseException | None) -> str:
+    """What a crashed worker tells its operator on the way out.
+
+    >>> crash_message(RuntimeError("fenced")).startswith("streamflow worker stopped after a crash")
+    True
+    """
+    return (
+        f"streamflow worker stopped after a crash: {reason!r}; "
+        "start it again (its tables are recovered from their changelogs)"
+    )
 
 
 def run_worker(app: App, settings: WorkerSettings) -> int:
@@ -117,10 +130,6 @@ def run_worker(app: App, settings: WorkerSettings) -> int:
         print(f"streamflow worker stopped: {runtime.fatal_error}", file=sys.stderr)
         return STOPPED_BY_POLICY
     if crash_watch.crash_reason is not None:
-        print(
-            f"streamflow worker stopped after a crash: {crash_watch.crash_reason!r}; "
-            "start it again (its tables are recovered from their changelogs)",
-            file=sys.stderr,
-        )
+        print(crash_message(crash_watch.crash_reason), file=sys.stderr)
         return CRASHED
     return code

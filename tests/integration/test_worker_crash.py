@@ -36,3 +36,4 @@ def test_a_fenced_worker_exits_with_the_crash_code(broker, tmp_path):
     log = worker.log()
     assert code == 4, log[-3000:]
     assert "ProducerFenced" in log and "start it again" in log
+    assert "did not stop within" not in log, "the crashed worker hung in its shutdown"
