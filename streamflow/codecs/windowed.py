@@ -22,10 +22,19 @@ from streamflow.codecs.base import Codec
 from streamflow.codecs.errors import DecodeError, ValidationError
 from streamflow.dsl.windows import Windowed
 
-__all__ = ["WINDOW_START_BYTES", "WindowedCodec"]
+__all__ = ["WINDOW_START_BYTES", "WindowedCodec", "window_start"]
 
 #: Bytes of the window start at the end of a stored windowed key.
 WINDOW_START_BYTES = 8
+
+
+def window_start(stored_key: bytes) -> int:
+    """The window start (ms) of a stored windowed key, without decoding the key itself.
+
+    >>> window_start(b"u1" + (60_000).to_bytes(WINDOW_START_BYTES, "big"))
+    60000
+    """
+    return int.from_bytes(stored_key[-WINDOW_START_BYTES:], "big")
 
 
 class WindowedCodec(Codec):
@@ -46,7 +55,7 @@ class WindowedCodec(Codec):
         """Split stored bytes back into key and window."""
         if len(data) < WINDOW_START_BYTES:
             raise DecodeError(f"a windowed key needs at least {WINDOW_START_BYTES} bytes")
-        start = int.from_bytes(data[-WINDOW_START_BYTES:], "big")
+        start = window_start(data)
         return Windowed(self.inner.decode(data[:-WINDOW_START_BYTES]), start, start + self.size_ms)
 
     def prefix(self, key: Any) -> bytes:

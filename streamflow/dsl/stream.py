@@ -270,7 +270,8 @@ class GroupedStream:
         :func:`~streamflow.dsl.windows.hopping`; records are placed by their timestamp.
         Table views answer a key with one entry per window. The table's updates
         (``to_stream()``) have ``Windowed(key, start, end)`` keys: map them to the key
-        type of a topic before ``to(topic)``.
+        type of a topic before ``to(topic)``. Windows older than their ``retention`` are
+        deleted from the table and its changelog.
 
         >>> from streamflow import App, tumbling
         >>> app = App("demo")

@@ -3,7 +3,10 @@
 A windowed table holds one aggregate per key *and window*; its keys are :class:`Windowed`
 ``(key, start, end)`` (epoch milliseconds, end exclusive). Records are placed by their
 Kafka timestamp. A record arriving after its window closed (window end plus ``grace``,
-measured against the highest timestamp the partition has seen) is dropped as late.
+measured against the highest timestamp the partition has seen: its *stream time*) is
+dropped as late. A window is kept, and answers table-view queries, until stream time passes
+its start plus ``retention`` (one day by default, as in Kafka Streams); then it is deleted
+from the table and its changelog.
 
 Example:
     >>> windows = hopping(60, advance=30)
@@ -18,7 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-__all__ = ["TimeWindows", "Windowed", "hopping", "tumbling"]
+__all__ = ["DEFAULT_RETENTION_MS", "TimeWindows", "Windowed", "hopping", "tumbling"]
+
+#: How long windows are kept when no ``retention`` is given: one day, as in Kafka Streams.
+DEFAULT_RETENTION_MS = 24 * 3600 * 1000
 
 
 class Windowed(NamedTuple):
@@ -38,14 +44,19 @@ class TimeWindows:
     """Windows of ``size`` seconds starting every ``advance`` seconds (tumbling when equal).
 
     ``grace`` seconds: how late a record may arrive, after its window ended, and still count.
+    ``retention`` seconds: how long after its start a window is kept (default: one day, or
+    ``size + grace`` if longer); it cannot be shorter than ``size + grace``.
 
     >>> TimeWindows(size=10, advance=5).starts(12_000)
     [10000, 5000]
+    >>> TimeWindows(size=10, advance=10, retention=60).retention_ms
+    60000
     """
 
     size: float
     advance: float
     grace: float = 0.0
+    retention: float | None = None
 
     def __post_init__(self) -> None:
         if self.size <= 0 or self.advance <= 0:
@@ -56,6 +67,11 @@ class TimeWindows:
             )
         if self.grace < 0:
             raise ValueError("grace cannot be negative")
+        if self.retention is not None and self.retention < self.size + self.grace:
+            raise ValueError(
+                f"retention ({self.retention:g}s) must be at least the window size plus grace "
+                f"({self.size + self.grace:g}s): windows would be deleted while still open"
+            )
 
     @property
     def size_ms(self) -> int:
@@ -72,6 +88,13 @@ class TimeWindows:
         """Allowed lateness in milliseconds."""
         return int(self.grace * 1000)
 
+    @property
+    def retention_ms(self) -> int:
+        """How long after its start a window is kept, in milliseconds."""
+        if self.retention is not None:
+            return int(self.retention * 1000)
+        return max(DEFAULT_RETENTION_MS, self.size_ms + self.grace_ms)
+
     def starts(self, timestamp_ms: int) -> list[int]:
         """Starts of the windows that contain ``timestamp_ms``, latest first."""
         size, advance = self.size_ms, self.advance_ms
@@ -83,19 +106,21 @@ class TimeWindows:
         return Windowed(key, start, start + self.size_ms)
 
 
-def tumbling(size: float, *, grace: float = 0.0) -> TimeWindows:
+def tumbling(size: float, *, grace: float = 0.0, retention: float | None = None) -> TimeWindows:
     """Back-to-back windows of ``size`` seconds: each record falls into exactly one.
 
     >>> tumbling(60, grace=5)
-    TimeWindows(size=60, advance=60, grace=5)
+    TimeWindows(size=60, advance=60, grace=5, retention=None)
     """
-    return TimeWindows(size=size, advance=size, grace=grace)
+    return TimeWindows(size=size, advance=size, grace=grace, retention=retention)
 
 
-def hopping(size: float, *, advance: float, grace: float = 0.0) -> TimeWindows:
+def hopping(
+    size: float, *, advance: float, grace: float = 0.0, retention: float | None = None
+) -> TimeWindows:
     """Windows of ``size`` seconds starting every ``advance`` seconds (they overlap).
 
     >>> len(hopping(60, advance=15).starts(1_000_000))
     4
     """
-    return TimeWindows(size=size, advance=advance, grace=grace)
+    return TimeWindows(size=size, advance=advance, grace=grace, retention=retention)

@@ -10,13 +10,13 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from streamflow.topics import Topic
 
-__all__ = ["MISSING", "BatchContext", "Failure", "TableBatch"]
+__all__ = ["DELETED", "MISSING", "BatchContext", "Failure", "TableBatch"]
 
 
 class _Missing:
@@ -25,6 +25,15 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
+
+
+class _Deleted:
+    def __repr__(self) -> str:
+        return "<deleted>"
+
+
+#: The value of a key a batch deleted (written as a tombstone to the changelog).
+DELETED: Any = _Deleted()
 
 
 @dataclass
@@ -40,7 +49,9 @@ class TableBatch:
     """One table partition as seen by one batch: cached reads and the keys it updated.
 
     ``cache`` outlives the batch (it is the partition's read cache); ``read(key)`` loads a
-    key from the store and returns :data:`MISSING` when absent.
+    key from the store and returns :data:`MISSING` when absent. ``stored_keys()`` lists the
+    partition's stored keys as bytes and ``decode_key`` turns one back into a key (for
+    sweeps such as window retention).
 
     >>> table = TableBatch(cache={}, read=lambda key: MISSING)
     >>> table.load("alice", lambda: 0)
@@ -48,13 +59,24 @@ class TableBatch:
     >>> table.updated["alice"] = 5
     >>> table.load("alice", lambda: 0)
     5
+    >>> table.delete("alice")
+    >>> table.load("alice", lambda: 0)
+    0
     """
 
-    __slots__ = ("cache", "read", "updated")
+    __slots__ = ("cache", "decode_key", "read", "stored_keys", "updated")
 
-    def __init__(self, cache: dict[Any, Any], read: Callable[[Any], Any]) -> None:
+    def __init__(
+        self,
+        cache: dict[Any, Any],
+        read: Callable[[Any], Any],
+        stored_keys: Callable[[], Iterable[bytes]] = tuple,
+        decode_key: Callable[[bytes], Any] = bytes,
+    ) -> None:
         self.cache = cache
         self.read = read
+        self.stored_keys = stored_keys
+        self.decode_key = decode_key
         self.updated: dict[Any, Any] = {}
 
     def load(self, key: Any, initializer: Callable[[], Any]) -> Any:
@@ -67,7 +89,13 @@ class TableBatch:
                 if value is MISSING:
                     return initializer()
                 self.cache[key] = value
+        elif value is DELETED:
+            return initializer()
         return value
+
+    def delete(self, key: Any) -> None:
+        """Delete ``key`` from the table when the batch is written."""
+        self.updated[key] = DELETED
 
 
 @dataclass

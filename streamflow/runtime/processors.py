@@ -24,6 +24,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from streamflow.codecs.windowed import window_start
 from streamflow.dsl.topology import (
     AggregateNode,
     FilterNode,
@@ -36,7 +37,7 @@ from streamflow.dsl.topology import (
     SinkNode,
     SourceNode,
 )
-from streamflow.runtime.batch import BatchContext
+from streamflow.runtime.batch import BatchContext, TableBatch
 
 __all__ = ["Push", "compile_node"]
 
@@ -210,8 +211,12 @@ def _aggregate(node: AggregateNode, forward: Push) -> Push:
 def _windowed_aggregate(node: AggregateNode, forward: Push) -> Push:
     """Aggregate into every window containing the record's timestamp; drop late records.
 
-    A partition's stream time is the highest timestamp it has seen in this process; a
-    window closes once stream time passes its end plus the grace period.
+    A partition's stream time is the highest timestamp it has seen; a window closes once
+    stream time passes its end plus the grace period, and is deleted once stream time
+    passes its start plus the retention. When a partition is first seen by this process,
+    its stream time is restored from the store (the latest window start: a lower bound)
+    and expired windows are swept; after that a sweep runs every tenth of the retention
+    of stream time (windows outlive their retention by at most that much).
     """
     windows = node.windows
     assert windows is not None
@@ -219,13 +224,20 @@ def _windowed_aggregate(node: AggregateNode, forward: Push) -> Push:
     aggregator = node.aggregator
     store_name = node.store
     close_after = windows.size_ms + windows.grace_ms
+    retention = windows.retention_ms
+    sweep_every = max(windows.advance_ms, retention // 10)
     stream_time: dict[int, int] = {}
+    next_sweep: dict[int, int] = {}
 
     def push(records: list[Record], ctx: BatchContext) -> None:
         state = ctx.table(store_name)
         load = state.load
         updated = state.updated
-        now = stream_time.get(ctx.partition, -1)
+        partition = ctx.partition
+        if partition not in stream_time:
+            stream_time[partition] = _latest_window_start(state)
+            next_sweep[partition] = stream_time[partition]
+        now = stream_time[partition]
         out = []
         add = out.append
         for key, value, ts, src in records:
@@ -249,11 +261,26 @@ def _windowed_aggregate(node: AggregateNode, forward: Push) -> Push:
             for window, new in news:
                 updated[window] = new
                 add((window, new if isinstance(new, _IMMUTABLE) else copy.deepcopy(new), ts, src))
-        stream_time[ctx.partition] = now
+        stream_time[partition] = now
+        if now >= next_sweep[partition]:
+            _expire_windows(state, before_start=now - retention)
+            next_sweep[partition] = now + sweep_every
         if out:
             forward(out, ctx)
 
     return push
+
+
+def _latest_window_start(state: TableBatch) -> int:
+    """The latest window start stored in a windowed table partition, or -1 when empty."""
+    return max((window_start(raw) for raw in state.stored_keys()), default=-1)
+
+
+def _expire_windows(state: TableBatch, before_start: int) -> None:
+    """Delete every stored window of the partition that starts at or before ``before_start``."""
+    for raw in state.stored_keys():
+        if window_start(raw) <= before_start:
+            state.delete(state.decode_key(raw))
 
 
 _COMPILERS: dict[type, Callable[[Any, Push], Push]] = {

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamflow.dsl.topology import AggregateNode, Subtopology
-from streamflow.runtime.batch import MISSING, BatchContext, TableBatch
+from streamflow.runtime.batch import DELETED, MISSING, BatchContext, TableBatch
 from streamflow.runtime.failures import FailureRouter
 from streamflow.runtime.processors import compile_node
 from streamflow.runtime.sender import BatchSender, Sent
@@ -81,7 +81,12 @@ class TableRuntime:
             raw = store.get_raw(partition, encode_key(key))
             return MISSING if raw is None else decode_value(raw)
 
-        return TableBatch(cache, read)
+        return TableBatch(
+            cache,
+            read,
+            stored_keys=lambda: store.raw_keys(partition),
+            decode_key=self.node.key_codec.decode,
+        )
 
     def forget(self, partitions: Sequence[int] | None = None) -> None:
         """Drop read caches (all, or of ``partitions``) after a rebalance."""
@@ -163,9 +168,16 @@ class SubtopologyTask:
         encode_key = table.node.key_codec.encode
         encode_value = table.node.value_codec.encode
         now = int(time.time() * 1000)
-        items = {encode_key(k): encode_value(v) for k, v in batch.updated.items()}
+        items = {
+            encode_key(k): None if v is DELETED else encode_value(v)
+            for k, v in batch.updated.items()
+        }
         table.store.write_raw(partition, items)
-        batch.cache.update(batch.updated)
+        for key, value in batch.updated.items():
+            if value is DELETED:
+                batch.cache.pop(key, None)
+            else:
+                batch.cache[key] = value
         sent = await sender.send(
             table.changelog, [(k, v, now) for k, v in items.items()], partition=partition
         )

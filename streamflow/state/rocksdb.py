@@ -53,6 +53,10 @@ class RocksDBStore(FaustRocksDBStore):
         """The stored bytes of ``key`` in ``partition``, or ``None``."""
         return self._db_for_partition(partition).get(key)
 
+    def raw_keys(self, partition: int) -> Iterator[bytes]:
+        """Every stored key of ``partition`` in key order (uncommitted writes included)."""
+        return self._db_for_partition(partition).keys()
+
     def write_raw(self, partition: int, items: Mapping[bytes, bytes | None]) -> None:
         """Write ``items`` (``None`` deletes) to ``partition`` atomically."""
         if not items:

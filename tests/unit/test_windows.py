@@ -7,7 +7,7 @@ import pytest
 from streamflow import App, Windowed, hopping, tumbling
 from streamflow.codecs import IntCodec, StrCodec
 from streamflow.codecs.windowed import WindowedCodec
-from streamflow.runtime.batch import BatchContext
+from streamflow.runtime.batch import DELETED, MISSING, BatchContext, TableBatch
 from streamflow.runtime.processors import compile_node
 
 
@@ -99,3 +99,79 @@ def test_windows_reject_nonsense():
         hopping(10, advance=20)
     with pytest.raises(ValueError):
         tumbling(0)
+    with pytest.raises(ValueError, match="at least the window size plus grace"):
+        tumbling(60, grace=10, retention=65)
+
+
+def test_retention_defaults_to_a_day_or_size_plus_grace():
+    assert tumbling(60).retention_ms == 86_400_000
+    assert tumbling(86_400, grace=60).retention_ms == 86_460_000
+    assert hopping(60, advance=30, retention=120).retention_ms == 120_000
+
+
+class _StoredPartition:
+    """A windowed table partition held in a dict of stored bytes, as the store keeps it."""
+
+    def __init__(self, codec: WindowedCodec, windows: dict[Windowed, int]) -> None:
+        self.codec = codec
+        self.stored = {codec.encode(w): n for w, n in windows.items()}
+
+    def context(self) -> BatchContext:
+        def read(window):
+            return self.stored.get(self.codec.encode(window), MISSING)
+
+        def table(name):
+            return TableBatch({}, read, lambda: sorted(self.stored), self.codec.decode)
+
+        return BatchContext(0, table)
+
+    def write(self, ctx: BatchContext, name: str) -> None:
+        for window, value in ctx.table(name).updated.items():
+            if value is DELETED:
+                del self.stored[self.codec.encode(window)]
+            else:
+                self.stored[self.codec.encode(window)] = value
+
+
+def _counts_with_retention(retention: float):
+    app = App("w")
+    table = (
+        app.stream(app.topic("clicks"))
+        .group_by(lambda k, v: v["user"])
+        .windowed_by(tumbling(10, retention=retention))
+        .count(name="clicks-per-window")
+    )
+    return compile_node(table._node, terminal=lambda records, ctx: None)
+
+
+def test_windows_are_deleted_once_stream_time_passes_their_retention():
+    codec = WindowedCodec(StrCodec(), size_ms=10_000)
+    partition = _StoredPartition(
+        codec, {Windowed("u1", 0, 10_000): 3, Windowed("u2", 20_000, 30_000): 1}
+    )
+    push = _counts_with_retention(retention=30)
+    ctx = partition.context()
+    push(_records(30_000), ctx)  # [0s,10s) expires at 30s of stream time; [20s,30s) at 50s
+    partition.write(ctx, "clicks-per-window")
+    assert ctx.table("clicks-per-window").updated[Windowed("u1", 0, 10_000)] is DELETED
+    assert set(map(codec.decode, partition.stored)) == {
+        Windowed("u2", 20_000, 30_000),
+        Windowed("u1", 30_000, 40_000),
+    }
+    later = partition.context()
+    push(_records(55_000), later)  # a sweep runs every tenth of the retention, at least
+    partition.write(later, "clicks-per-window")
+    assert set(map(codec.decode, partition.stored)) == {
+        Windowed("u1", 30_000, 40_000),
+        Windowed("u1", 50_000, 60_000),
+    }
+
+
+def test_stream_time_is_restored_from_the_stored_windows_after_a_restart():
+    codec = WindowedCodec(StrCodec(), size_ms=10_000)
+    partition = _StoredPartition(codec, {Windowed("u1", 40_000, 50_000): 2})
+    push = _counts_with_retention(retention=3600)  # a fresh process: no stream time yet
+    ctx = partition.context()
+    push(_records(12_000, 45_000), ctx)
+    assert ctx.dropped == 1  # [10s, 20s) closed at 20s < 40s, the restored stream time
+    assert ctx.table("clicks-per-window").updated == {Windowed("u1", 40_000, 50_000): 3}
