@@ -39,7 +39,7 @@ from streamflow.dsl.topology import (
 )
 from streamflow.runtime.batch import BatchContext, TableBatch
 
-__all__ = ["Push", "compile_node"]
+__all__ = ["Push", "SinkEncodeError", "compile_node"]
 
 Record = tuple[Any, Any, int, int]
 Push = Callable[[list[Record], BatchContext], None]
@@ -172,9 +172,43 @@ def _sink(node: SinkNode, forward: Push) -> Push:
                     )
                 )
             except Exception as exc:
-                ctx.fail(src, exc, node.name)
+                ctx.fail(src, SinkEncodeError.of(node, key, exc, encode_key), node.name)
 
     return push
+
+
+class SinkEncodeError(ValueError):
+    """A record that the codecs of the topic it is written to cannot encode.
+
+    The message names the topic, the codec and the fix; for a repartition topic whose value
+    codec was inherited from the stream's source, the fix is a codec on ``group_by``.
+
+    >>> from streamflow.topics import Topic
+    >>> node = SinkNode(name="sink-1", topic=Topic("out", value="int"))
+    >>> str(SinkEncodeError.of(node, "k", ValueError("not an int"), str.encode))
+    "cannot encode a value for topic 'out' with its int codec: not an int"
+    """
+
+    @classmethod
+    def of(
+        cls, node: SinkNode, key: Any, error: Exception, encode_key: Callable[[Any], bytes]
+    ) -> SinkEncodeError:
+        """The error for a record of ``node`` that failed with ``error``."""
+        try:
+            if key is not None:
+                encode_key(key)
+            part, codec = "value", node.topic.value_codec
+        except Exception:
+            part, codec = "key", node.topic.key_codec
+        topic = node.topic.name
+        message = f"cannot encode a {part} for topic {topic!r} with its {codec.name} codec: {error}"
+        if node.internal:
+            message += (
+                f"; a repartition topic uses the {part} codec the stream was read with unless "
+                f"group_by is given {part}=... (e.g. {part}='json' after a map_values that "
+                "changed the values)"
+            )
+        return cls(message)
 
 
 def _aggregate(node: AggregateNode, forward: Push) -> Push:

@@ -97,3 +97,17 @@ def test_mutable_aggregates_are_emitted_as_snapshots():
     push = compile_node(app.topology().subtopologies[1].source)
     push([("k", 1, 0, 0), ("k", 2, 0, 1)], ctx)
     assert seen == [[1], [1, 2]]
+
+
+def test_a_value_the_repartition_codec_cannot_encode_fails_with_the_fix_named():
+    app = App("shop")
+    orders = app.topic("orders", value="int")
+    app.stream(orders).map_values(lambda n: {"n": n}).group_by(lambda k, v: k, name="by-key").count(
+        name="n"
+    )
+    ctx = _run(app, {"orders": [("o1", 1)]})
+    [failure] = ctx.failures
+    assert type(failure.error).__name__ == "SinkEncodeError"
+    assert "'shop-by-key-repartition' with its int codec" in str(failure.error)
+    assert "value='json'" in str(failure.error)
+    assert ctx.outputs["shop-by-key-repartition"][1] == []
