@@ -43,13 +43,14 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from faust.types import TP
 
 from streamflow.app import App
 from streamflow.runtime.failures import FailureRouter, ProcessingStopped, retry_due_ms
 from streamflow.runtime.faust_codecs import faust_serializer
 from streamflow.runtime.metrics import TableStats, WorkerMetrics, rocksdb_stats
+from streamflow.runtime.recovery_ends import last_committed_ends
 from streamflow.runtime.sender import BatchSender, Sent
 from streamflow.runtime.settings import WorkerSettings, state_dir
 from streamflow.runtime.tasks import ConsumedRecord, SubtopologyTask, TableRuntime
@@ -375,36 +376,29 @@ class Runtime:
         return {p: records for p, records in by_partition.items() if records}
 
     def _install_stable_highwaters(self, consumer) -> None:
-        """Recover tables up to their changelogs' real last stable offsets.
+        """Recover tables up to the last committed record of their changelogs.
 
         Under exactly-once faust takes a changelog partition's highwater from the last stable
         offset aiokafka saw in a fetch response: ``None`` (highwater -1) for a partition not
         fetched since it was assigned. Recovery then takes the changelog for empty and skips
         it, so a table partition wiped because it was dirty (or one held before, now stale)
         is processed from what is on disk, and the wrong aggregates are committed; when
-        faust does know an offset it raises ConsistencyError instead. ListOffsets under
-        read_committed (aiokafka's ``end_offsets`` for this consumer) answers the last stable
-        offset itself.
+        faust does know an offset it raises ConsistencyError instead. The ends are asked
+        of the broker instead, through a consumer of their own (asking through the worker's
+        consumer disturbs its fetcher: partitions were seen never to be fetched after a
+        rebalance), and are exact: see :mod:`streamflow.runtime.recovery_ends`.
         """
         if not self.exactly_once:
             return
-        thread = consumer._thread
         bootstrap = self.settings.bootstrap
 
-        async def stable_highwaters(partitions):
-            # A consumer of its own: asking through the worker's consumer disturbs its
-            # fetcher (partitions were seen never to be fetched after a rebalance).
-            probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
-            await probe.start()
-            try:
-                ends = await probe.end_offsets(
-                    [TopicPartition(tp.topic, tp.partition) for tp in partitions]
-                )
-            finally:
-                await probe.stop()
+        async def committed_highwaters(partitions):
+            ends = await last_committed_ends(
+                bootstrap, [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+            )
             return {TP(tp.topic, tp.partition): offset for tp, offset in ends.items()}
 
-        thread._highwaters = stable_highwaters
+        consumer._thread._highwaters = committed_highwaters
 
     def _install_fetch_routing(self, consumer) -> None:
         """Hand fetched records of our source topics to the sub-topology inboxes in bulk.
