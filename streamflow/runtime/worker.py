@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 
 import faust
 from mode import Service
@@ -23,14 +24,23 @@ from streamflow.runtime.engine import Runtime
 from streamflow.runtime.settings import WorkerSettings
 from streamflow.web.server import WebServer
 
-__all__ = ["CRASHED", "STOPPED_BY_POLICY", "CrashWatch", "free_port", "run_worker"]
+__all__ = [
+    "CRASHED",
+    "STOPPED_BY_POLICY",
+    "STOP_FORCED",
+    "CrashWatch",
+    "free_port",
+    "run_worker",
+]
 
 #: Exit code of a worker stopped by a record failing under the ``Stop`` error policy.
 STOPPED_BY_POLICY = 3
 #: Exit code of a worker whose runtime crashed (e.g. fenced by another worker): restart it.
 CRASHED = 4
-# How long a crashed worker may take to stop gracefully before it exits anyway.
-CRASH_STOP_TIMEOUT = 30.0
+#: Exit code of a worker that did not stop gracefully in time and was exited forcibly.
+STOP_FORCED = 5
+#: Seconds a stopping worker may take before it exits anyway (``STREAMFLOW_STOP_TIMEOUT``).
+DEFAULT_STOP_TIMEOUT = 30.0
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +86,43 @@ class CrashWatch(Service):
             self.crash_reason,
         )
         os.kill(os.getpid(), signal.SIGTERM)
-        await asyncio.sleep(CRASH_STOP_TIMEOUT)
-        log.critical("The worker did not stop within %.0fs: exiting", CRASH_STOP_TIMEOUT)
-        print(crash_message(self.crash_reason), file=sys.stderr, flush=True)
-        os._exit(CRASHED)
+
+
+class _Worker(faust.Worker):
+    """faust's worker, with a deadline on its graceful stop.
+
+    A stop can hang inside faust (seen stopping the consumer thread while partitions were
+    being recovered); past ``stop_timeout`` seconds the process exits anyway. Nothing is
+    lost: uncommitted work is aborted and redone by the partitions' next owner.
+    """
+
+    def __init__(self, *services, crash_watch: CrashWatch, stop_timeout: float, **kwargs) -> None:
+        super().__init__(*services, crash_watch, **kwargs)
+        self.crash_watch = crash_watch
+        self.stop_timeout = stop_timeout
+        self._deadline: threading.Timer | None = None
+
+    def _schedule_shutdown(self, signal: signal.Signals) -> None:
+        if self._deadline is None:
+            # A thread: the event loop may be the thing that is stuck.
+            self._deadline = threading.Timer(self.stop_timeout, self._exit_now)
+            self._deadline.daemon = True
+            self._deadline.start()
+        super()._schedule_shutdown(signal)
+
+    def _exit_now(self) -> None:
+        log.critical("The worker did not stop within %.0fs: exiting", self.stop_timeout)
+        reason = self.crash_watch.crash_reason
+        if reason is not None:
+            print(crash_message(reason), file=sys.stderr, flush=True)
+            os._exit(CRASHED)
+        print(
+            f"streamflow worker stopped forcibly after {self.stop_timeout:.0f}s of graceful "
+            "stop; what it had not committed is processed again by the next owner",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(STOP_FORCED)
 
 
 def crash_message(reason: BaseException | None) -> str:
@@ -99,15 +142,17 @@ def run_worker(app: App, settings: WorkerSettings) -> int:
 
     Returns the process exit code: 0 after a requested stop, 3 when a record failed under
     the ``Stop`` error policy (the message says which and what to do), 4 when the runtime
-    crashed (fenced by another worker, lost its transactions): restart it.
+    crashed (fenced by another worker, lost its transactions): restart it. A stop that
+    takes longer than ``STREAMFLOW_STOP_TIMEOUT`` seconds (30) ends the process with 5.
     """
     runtime = Runtime(app, settings)
     asyncio.run(ensure_topics(settings.bootstrap, runtime.required_topics()))
     crash_watch = CrashWatch(runtime)
-    worker = faust.Worker(
+    worker = _Worker(
         runtime.faust,
         WebServer(runtime),
-        crash_watch,
+        crash_watch=crash_watch,
+        stop_timeout=float(os.environ.get("STREAMFLOW_STOP_TIMEOUT") or DEFAULT_STOP_TIMEOUT),
         loglevel=settings.loglevel,
         quiet=True,
         redirect_stdouts=False,

@@ -1,12 +1,15 @@
-"""A worker whose runtime crashes exits (to be restarted) instead of idling forever."""
+"""A worker whose runtime crashes exits (to be restarted) instead of idling forever; a
+worker whose graceful stop hangs exits anyway once its stop timeout passes."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from streamflow.runtime.worker import STOP_FORCED
 from tests.integration.support import AppRun, generate, wait_for_log
 
 pytestmark = pytest.mark.kafka
@@ -37,3 +40,27 @@ def test_a_fenced_worker_exits_with_the_crash_code(broker, tmp_path):
     assert code == 4, log[-3000:]
     assert "ProducerFenced" in log and "start it again" in log
     assert "did not stop within" not in log, "the crashed worker hung in its shutdown"
+
+
+def test_a_worker_whose_stop_hangs_exits_after_the_stop_timeout(broker, tmp_path):
+    run = AppRun(
+        broker,
+        tmp_path / "state",
+        app_path="tests/integration/apps/stubborn_agent.py",
+        extra_env={"STREAMFLOW_STOP_TIMEOUT": "5"},
+    )
+    run.produce_orders(generate(5, 1, seed=73))
+    worker = run.worker().start()
+    try:
+        wait_for_log(worker, "Worker ready")
+        time.sleep(2)  # the agent has its order and sleeps, ignoring cancellation
+        started = time.monotonic()
+        code = worker.stop(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        if worker.process.poll() is None:
+            worker.kill()
+    log = worker.log()
+    assert code == STOP_FORCED, log[-3000:]
+    assert "did not stop within 5s" in log and "stopped forcibly" in log
+    assert took < 30, f"the stop took {took:.0f}s"
