@@ -328,24 +328,38 @@ class Runtime:
     async def _process_batches(self, task: SubtopologyTask, fetched: Sequence[Fetched]) -> None:
         async with self.barrier:
             by_partition = self._fresh_records(fetched)
-            for partition, records in by_partition.items():
-                started = time.perf_counter()
-                transactional_id, producer = await self._producer_for(task.source.name, partition)
-                sender = BatchSender(producer, on_send=self.metrics.records_produced)
-                sent = await task.process(partition, records, sender)
-                self._unconfirmed[transactional_id].extend(sent)
-                self.metrics.batch_processed(
-                    task.source.name,
-                    partition,
-                    len(records),
-                    time.perf_counter() - started,
-                    records[0].timestamp_ms,
-                )
-                await asyncio.sleep(0)  # let table views and heartbeats in between partitions
-                # aiokafka's TopicPartition: these keys end up in its offset commit.
-                self._next_offsets[TopicPartition(task.source.name, partition)] = (
-                    records[-1].offset + 1
-                )
+            # One sender per producer: the records of all partitions of this drain go to
+            # the producers together, at the end (see BatchSender).
+            senders: dict[str | None, BatchSender] = {}
+            try:
+                for partition, records in by_partition.items():
+                    started = time.perf_counter()
+                    transactional_id, producer = await self._producer_for(
+                        task.source.name, partition
+                    )
+                    sender = senders.get(transactional_id)
+                    if sender is None:
+                        sender = senders[transactional_id] = BatchSender(
+                            producer, on_send=self.metrics.records_produced
+                        )
+                    sent = await task.process(partition, records, sender)
+                    self._unconfirmed[transactional_id].extend(sent)
+                    self.metrics.batch_processed(
+                        task.source.name,
+                        partition,
+                        len(records),
+                        time.perf_counter() - started,
+                        records[0].timestamp_ms,
+                    )
+                    await asyncio.sleep(0)  # let table views and heartbeats in between
+                    # aiokafka's TopicPartition: these keys end up in its offset commit.
+                    self._next_offsets[TopicPartition(task.source.name, partition)] = (
+                        records[-1].offset + 1
+                    )
+            finally:
+                # Also when a later partition stopped the worker: what earlier partitions
+                # produced must be sent before their offsets are committed.
+                await asyncio.gather(*(sender.flush() for sender in senders.values()))
 
     def _fresh_records(self, fetched: Sequence[Fetched]) -> dict[int, list[ConsumedRecord]]:
         """Group fetched records by partition, leaving out any this worker must not process.

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
 from aiokafka import AIOKafkaProducer
@@ -27,6 +26,7 @@ Headers = Sequence[tuple[str, bytes]]
 OutRecord = tuple[bytes | None, bytes | None, int]
 
 _round_robin = itertools.count()
+_NO_HEADERS: list = []  # shared, never changed: aiokafka wants a list per record
 
 
 def partition_for(key: bytes | None, partitions: int) -> int:
@@ -55,10 +55,19 @@ class Sent:
 
 
 class BatchSender:
-    """Writes records to topics through one producer, a record batch at a time.
+    """Writes records to topics through one producer, a record batch per topic partition.
+
+    ``send`` only collects records; ``flush`` hands them to the producer, one batch (or a
+    few, if large) per topic partition, all partitions at once. aiokafka queues one batch
+    per partition and waits for the previous one to be sent before it takes the next, so
+    batches handed over one at a time wait on each other's round trips; collected, a
+    processing step waits for one round trip at most. Records of a topic partition keep
+    their order.
 
     >>> # sender = BatchSender(producer)
-    >>> # sent = await sender.send("out", records, partition=None)
+    >>> # sent = await sender.send("out", records)   # collected
+    >>> # await sender.flush()                        # handed to the producer
+    >>> # await asyncio.gather(*(s.wait() for s in sent.values()))  # acknowledged
     """
 
     def __init__(
@@ -68,6 +77,8 @@ class BatchSender:
     ) -> None:
         self.producer = producer
         self.on_send = on_send  # told (topic, record count) of every send
+        # (topic, partition) -> its Sent, records and their headers, until the next flush
+        self._collected: dict[tuple[str, int], tuple[Sent, list[OutRecord], list[Headers]]] = {}
 
     async def partitions(self, topic: str) -> int:
         """Number of partitions of ``topic`` (waits for metadata)."""
@@ -85,40 +96,51 @@ class BatchSender:
         partition: int | None = None,
         headers: Sequence[Headers] | None = None,
     ) -> dict[int, Sent]:
-        """Send ``(key, value, timestamp_ms)`` records; keys pick partitions unless given.
+        """Collect ``(key, value, timestamp_ms)`` records; keys pick partitions unless given.
 
-        ``headers``, when given, has one header list per record.
+        ``headers``, when given, has one header list per record. Returns the
+        :class:`Sent` of each partition written to: it is acknowledged after ``flush``.
         """
-        by_partition: dict[int, list[int]] = defaultdict(list)
         records = list(records)
-        if partition is None:
-            count = await self.partitions(topic)
-            for index, record in enumerate(records):
-                by_partition[partition_for(record[0], count)].append(index)
-        else:
-            by_partition[partition] = list(range(len(records)))
-        if self.on_send is not None and records:
+        if not records:
+            return {}
+        if self.on_send is not None:
             self.on_send(topic, len(records))
+        count = None if partition is not None else await self.partitions(topic)
         sent: dict[int, Sent] = {}
-        for part, indexes in by_partition.items():
-            sent[part] = await self._send_partition(topic, part, records, indexes, headers)
+        collected = self._collected
+        for index, record in enumerate(records):
+            part = partition if count is None else partition_for(record[0], count)
+            entry = collected.get((topic, part))
+            if entry is None:
+                entry = collected[(topic, part)] = (Sent(), [], [])
+            entry[1].append(record)
+            entry[2].append(headers[index] if headers is not None else _NO_HEADERS)
+            sent[part] = entry[0]
         return sent
+
+    async def flush(self) -> None:
+        """Hand every collected record to the producer (all topic partitions at once)."""
+        collected, self._collected = self._collected, {}
+        await asyncio.gather(
+            *(
+                self._send_partition(topic, partition, *entry)
+                for (topic, partition), entry in collected.items()
+            )
+        )
 
     async def _send_partition(
         self,
         topic: str,
         partition: int,
+        sent: Sent,
         records: list[OutRecord],
-        indexes: list[int],
-        headers: Sequence[Headers] | None,
-    ) -> Sent:
-        sent = Sent()
+        headers: list[Headers],
+    ) -> None:
         producer = self.producer
         batch = producer.create_batch()
         count = 0
-        for index in indexes:
-            key, value, timestamp = records[index]
-            record_headers = headers[index] if headers is not None else []
+        for (key, value, timestamp), record_headers in zip(records, headers, strict=True):
             if batch.append(key=key, value=value, timestamp=timestamp, headers=record_headers):
                 count += 1
                 continue
@@ -136,4 +158,3 @@ class BatchSender:
             sent.batches.append(
                 (await producer.send_batch(batch, topic, partition=partition), count)
             )
-        return sent

@@ -121,10 +121,11 @@ class SubtopologyTask:
     async def process(
         self, partition: int, records: list[ConsumedRecord], sender: BatchSender
     ) -> list[Sent]:
-        """Process the records of one source partition and send all they produce.
+        """Process the records of one source partition and hand all they produce to ``sender``.
 
-        Returns what was sent: the caller must see every send acknowledged before it
-        commits the consumed offsets (and, under exactly-once, the transaction).
+        Returns what was sent: the caller flushes ``sender`` and must see every send
+        acknowledged before it commits the consumed offsets (and, under exactly-once, the
+        transaction).
         """
         ctx = BatchContext(partition, lambda name: self.tables[name].batch(partition))
         decoded = self._decode(records, ctx)
