@@ -7,14 +7,13 @@ Example:
 from __future__ import annotations
 
 import os
-import sys
 
 import click
 
 from streamflow.cli.common import broker_errors, broker_option, resolve_broker
 from streamflow.cli.loader import load_app
 from streamflow.runtime.settings import DEFAULT_WEB_PORT, WorkerSettings
-from streamflow.runtime.worker import free_port, run_worker
+from streamflow.runtime.worker import exit_process, free_port, run_worker
 
 __all__ = ["worker"]
 
@@ -47,4 +46,4 @@ def worker(app_ref: str, broker: str | None, web_port: int | None, loglevel: str
     )
     with broker_errors(settings.bootstrap):
         code = run_worker(app, settings)
-    sys.exit(code)
+    exit_process(code)

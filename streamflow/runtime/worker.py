@@ -14,6 +14,8 @@ import signal
 import socket
 import sys
 import threading
+import time
+from typing import NoReturn
 
 import faust
 from mode import Service
@@ -29,6 +31,7 @@ __all__ = [
     "STOPPED_BY_POLICY",
     "STOP_FORCED",
     "CrashWatch",
+    "exit_process",
     "free_port",
     "run_worker",
 ]
@@ -39,8 +42,11 @@ STOPPED_BY_POLICY = 3
 CRASHED = 4
 #: Exit code of a worker that did not stop gracefully in time and was exited forcibly.
 STOP_FORCED = 5
-#: Seconds a stopping worker may take before it exits anyway (``STREAMFLOW_STOP_TIMEOUT``).
-DEFAULT_STOP_TIMEOUT = 30.0
+#: Seconds a stopping worker may take before it exits anyway (``STREAMFLOW_STOP_TIMEOUT``);
+#: below the 30 s most supervisors wait before they SIGKILL.
+DEFAULT_STOP_TIMEOUT = 25.0
+#: Seconds threads left running after a stop get to end before the process exits anyway.
+THREAD_GRACE = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +149,7 @@ def run_worker(app: App, settings: WorkerSettings) -> int:
     Returns the process exit code: 0 after a requested stop, 3 when a record failed under
     the ``Stop`` error policy (the message says which and what to do), 4 when the runtime
     crashed (fenced by another worker, lost its transactions): restart it. A stop that
-    takes longer than ``STREAMFLOW_STOP_TIMEOUT`` seconds (30) ends the process with 5.
+    takes longer than ``STREAMFLOW_STOP_TIMEOUT`` seconds (25) ends the process with 5.
     """
     runtime = Runtime(app, settings)
     asyncio.run(ensure_topics(settings.bootstrap, runtime.required_topics()))
@@ -178,3 +184,30 @@ def run_worker(app: App, settings: WorkerSettings) -> int:
         print(crash_message(crash_watch.crash_reason), file=sys.stderr)
         return CRASHED
     return code
+
+
+def exit_process(code: int) -> NoReturn:
+    """Exit with ``code`` once the worker has stopped, not waiting on stuck threads.
+
+    faust's consumer thread is not a daemon, and its stop was seen to hang; the worker's
+    state is closed and committed by now, so a thread still running after
+    :data:`THREAD_GRACE` seconds is left behind rather than keeping the process up.
+
+    >>> # exit_process(run_worker(app, settings))
+    """
+    deadline = time.monotonic() + THREAD_GRACE
+    lingering = [
+        thread
+        for thread in threading.enumerate()
+        if thread is not threading.current_thread() and not thread.daemon
+    ]
+    for thread in lingering:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [thread.name for thread in lingering if thread.is_alive()]
+    if not stuck:
+        sys.exit(code)
+    log.warning("Threads still running after the worker stopped (%s): exiting", ", ".join(stuck))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
