@@ -1,9 +1,12 @@
 """Consumer-group coordinator: membership, rebalances, heartbeats and session expiry.
 
 Protocol metadata and assignments are opaque bytes passed between members, so any client
-assignor (including faust's) works. Membership is kept in memory; after a broker restart
-members get UNKNOWN_MEMBER_ID and simply rejoin. Committed offsets live in
-:mod:`streamflow.broker.offsets`.
+assignor (including faust's) works. Each group's last stable generation (members, their
+assignments) is saved when it changes and restored at start-up, as Kafka keeps group
+metadata: members that were in a group before a broker restart go on heartbeating in their
+generation instead of rejoining one by one (the first to rejoin would take every partition
+and fence the others' transactional producers). Restored members whose sessions lapse are
+removed as usual. Committed offsets live in :mod:`streamflow.broker.offsets`.
 
 Example:
     >>> import asyncio
@@ -19,13 +22,19 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from .errors import ErrorCode
+from .log import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +110,57 @@ class Group:
         sets = [{name for name, _ in m.protocols} for m in self.members.values()]
         return set.intersection(*sets) if sets else set()
 
+    def to_json(self) -> dict[str, Any]:
+        """The group's generation and members, as saved (a stable group)."""
+
+        def b64(data: bytes) -> str:
+            return base64.b64encode(data).decode()
+
+        return {
+            "group": self.group_id,
+            "generation": self.generation,
+            "protocol_type": self.protocol_type,
+            "protocol": self.protocol,
+            "leader": self.leader,
+            "members": [
+                {
+                    "id": m.member_id,
+                    "client": m.client_id,
+                    "instance": m.instance_id,
+                    "session": m.session_timeout,
+                    "rebalance": m.rebalance_timeout,
+                    "protocols": [[name, b64(meta)] for name, meta in m.protocols],
+                    "assignment": b64(m.assignment),
+                }
+                for m in self.members.values()
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Group:
+        """A stable group as saved; its members' sessions start now.
+
+        >>> Group.from_json(Group("g").to_json()).state
+        'Empty'
+        """
+        group = cls(data["group"])
+        group.generation = int(data["generation"])
+        group.protocol_type = data["protocol_type"]
+        group.protocol = data["protocol"]
+        group.leader = data["leader"]
+        for m in data["members"]:
+            group.members[m["id"]] = Member(
+                m["id"],
+                m["client"],
+                m["instance"],
+                float(m["session"]),
+                float(m["rebalance"]),
+                [(name, base64.b64decode(meta)) for name, meta in m["protocols"]],
+                assignment=base64.b64decode(m["assignment"]),
+            )
+        group.state = STABLE if group.members else EMPTY
+        return group
+
 
 class GroupCoordinator:
     """All groups of the broker.
@@ -115,12 +175,37 @@ class GroupCoordinator:
         initial_rebalance_delay_ms: int = 0,
         min_session_timeout_ms: int = 1000,
         max_session_timeout_ms: int = 1_800_000,
+        state_dir: Path | None = None,
     ) -> None:
         self.groups: dict[str, Group] = {}
         self.initial_delay = initial_rebalance_delay_ms / 1000.0
         self.min_session = min_session_timeout_ms
         self.max_session = max_session_timeout_ms
         self._task: asyncio.Task[None] | None = None
+        # Where stable generations are saved (None: in memory only).
+        self.path = None if state_dir is None else state_dir / "groups.json"
+        self._saved: dict[str, dict[str, Any]] = {}
+        if self.path is not None and self.path.exists():
+            self._saved = json.loads(self.path.read_text())
+            for data in self._saved.values():
+                group = Group.from_json(data)
+                self.groups[group.group_id] = group
+
+    def _save(self, group: Group) -> None:
+        """Record ``group``'s stable generation (or that it is empty) on disk."""
+        if self.path is None:
+            return
+        if group.members:
+            self._saved[group.group_id] = group.to_json()
+        elif self._saved.pop(group.group_id, None) is None:
+            return
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w") as out:
+            json.dump(self._saved, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path)
+        fsync_dir(self.path.parent)
 
     def start(self) -> None:
         """Start the session-expiry checker."""
@@ -239,6 +324,7 @@ class GroupCoordinator:
             group.state = EMPTY
             group.protocol = None
             group.leader = None
+            self._save(group)
             return
         candidates = group.supported_protocols()
         votes: dict[str, int] = {}
@@ -300,6 +386,7 @@ class GroupCoordinator:
             for m in group.members.values():
                 m.assignment = assignments.get(m.member_id, b"")
             group.state = STABLE
+            self._save(group)
             for m in group.members.values():
                 fut, m.sync_future = m.sync_future, None
                 if fut is not None and not fut.done():
@@ -353,6 +440,7 @@ class GroupCoordinator:
             group.generation += 1
             group.leader = None
             group.protocol = None
+            self._save(group)
 
     def check_commit(self, group_id: str, generation: int, member_id: str) -> int:
         """Validate the generation/member of an OffsetCommit (-1 generation = simple commit)."""

@@ -123,6 +123,7 @@ class Broker:
             cfg.group_initial_rebalance_delay_ms,
             cfg.group_min_session_timeout_ms,
             cfg.group_max_session_timeout_ms,
+            state_dir=cfg.data_dir / "coordinator",
         )
         self.groups.start()
         self.txns = TransactionCoordinator(cfg, self.topics, self.offsets, self.flusher)

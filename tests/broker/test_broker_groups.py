@@ -1,4 +1,4 @@
-"""Consumer groups: 3-member rebalancing and committed offsets."""
+"""Consumer groups: 3-member rebalancing, committed offsets, groups across restarts."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from broker_helpers import create_topic
 from conftest import unique
+
+from streamflow.broker.groups import GroupCoordinator
 
 
 async def _wait_assignment(consumers, total: int, timeout: float = 30.0) -> list[set]:
@@ -219,3 +221,47 @@ async def test_mixed_client_group(bootstrap: str, topic: str) -> None:
         for t in threads:
             await asyncio.to_thread(t.join, 20)
         await a.stop()
+
+
+async def test_a_stable_generation_is_restored_after_a_restart(tmp_path) -> None:
+    coordinator = GroupCoordinator(state_dir=tmp_path)
+    joined = await coordinator.join("g", "", "c1", 10000, 10000, "consumer", [("range", b"m")])
+    await coordinator.sync("g", joined.generation, joined.member_id, {joined.member_id: b"a"})
+
+    restarted = GroupCoordinator(state_dir=tmp_path)
+    assert restarted.heartbeat("g", joined.generation, joined.member_id) == 0
+    assert await restarted.sync("g", joined.generation, joined.member_id, {}) == (0, b"a")
+    assert restarted.leave("g", joined.member_id) == 0
+    assert GroupCoordinator(state_dir=tmp_path).groups == {}, "an emptied group stays empty"
+
+
+async def test_members_keep_their_partitions_across_a_broker_kill(embedded, topic: str) -> None:
+    """No rebalance after the broker comes back: each member keeps its generation."""
+    await create_topic(embedded.bootstrap, topic, partitions=4)
+    group = unique("grp")
+    consumers = [
+        AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=embedded.bootstrap,
+            group_id=group,
+            session_timeout_ms=10000,
+            heartbeat_interval_ms=300,
+        )
+        for _ in range(2)
+    ]
+    for consumer in consumers:
+        await consumer.start()
+    try:
+        before = await _wait_assignment(consumers, 4)
+        generations = [c._coordinator.generation for c in consumers]
+        embedded.kill()
+        embedded.start()
+        deadline = time.monotonic() + 5  # well past a heartbeat or two on the new broker
+        while time.monotonic() < deadline:
+            for consumer in consumers:
+                await consumer.getmany(timeout_ms=100)
+        assert [c._coordinator.generation for c in consumers] == generations
+        assert [set(c.assignment()) for c in consumers] == before
+    finally:
+        for consumer in consumers:
+            await consumer.stop()
