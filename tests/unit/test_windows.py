@@ -133,23 +133,12 @@ class _StoredPartition:
                 self.stored[self.codec.encode(window)] = value
 
 
-def _counts_with_retention(retention: float):
-    app = App("w")
-    table = (
-        app.stream(app.topic("clicks"))
-        .group_by(lambda k, v: v["user"])
-        .windowed_by(tumbling(10, retention=retention))
-        .count(name="clicks-per-window")
-    )
-    return compile_node(table._node, terminal=lambda records, ctx: None)
-
-
 def test_windows_are_deleted_once_stream_time_passes_their_retention():
     codec = WindowedCodec(StrCodec(), size_ms=10_000)
     partition = _StoredPartition(
         codec, {Windowed("u1", 0, 10_000): 3, Windowed("u2", 20_000, 30_000): 1}
     )
-    push = _counts_with_retention(retention=30)
+    push, _ = _windowed_count(tumbling(10, retention=30))
     ctx = partition.context()
     push(_records(30_000), ctx)  # [0s,10s) expires at 30s of stream time; [20s,30s) at 50s
     partition.write(ctx, "clicks-per-window")
@@ -170,7 +159,7 @@ def test_windows_are_deleted_once_stream_time_passes_their_retention():
 def test_stream_time_is_restored_from_the_stored_windows_after_a_restart():
     codec = WindowedCodec(StrCodec(), size_ms=10_000)
     partition = _StoredPartition(codec, {Windowed("u1", 40_000, 50_000): 2})
-    push = _counts_with_retention(retention=3600)  # a fresh process: no stream time yet
+    push, _ = _windowed_count(tumbling(10, retention=3600))  # fresh: no stream time yet
     ctx = partition.context()
     push(_records(12_000, 45_000), ctx)
     assert ctx.dropped == 1  # [10s, 20s) closed at 20s < 40s, the restored stream time
