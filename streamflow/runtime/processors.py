@@ -248,9 +248,9 @@ def _windowed_aggregate(node: AggregateNode, forward: Push) -> Push:
     A partition's stream time is the highest timestamp it has seen; a window closes once
     stream time passes its end plus the grace period, and is deleted once stream time
     passes its start plus the retention. When a partition is first seen by this process,
-    its stream time is restored from the store (the latest window start: a lower bound)
-    and expired windows are swept; after that a sweep runs every tenth of the retention
-    of stream time (windows outlive their retention by at most that much).
+    its stream time is restored from the store (the latest window start: a lower bound);
+    a sweep for expired windows runs every tenth of the retention of stream time from
+    there (windows outlive their retention by at most that much).
     """
     windows = node.windows
     assert windows is not None
@@ -269,8 +269,8 @@ def _windowed_aggregate(node: AggregateNode, forward: Push) -> Push:
         updated = state.updated
         partition = ctx.partition
         if partition not in stream_time:
-            stream_time[partition] = _latest_window_start(state)
-            next_sweep[partition] = stream_time[partition]
+            stream_time[partition] = restored = _latest_window_start(state)
+            next_sweep[partition] = restored + sweep_every
         now = stream_time[partition]
         out = []
         add = out.append
