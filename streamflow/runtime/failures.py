@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from streamflow.dsl.policies import Retry, Stop
@@ -33,7 +33,7 @@ from streamflow.dsl.topology import Subtopology, retry_topic_name
 from streamflow.runtime.batch import Failure
 from streamflow.runtime.dead_letters import error_headers, read_error_headers
 from streamflow.runtime.metrics import WorkerMetrics
-from streamflow.runtime.sender import BatchSender, Sent
+from streamflow.runtime.sender import RecordSender, Sent
 
 if TYPE_CHECKING:
     from streamflow.runtime.tasks import ConsumedRecord
@@ -74,8 +74,12 @@ class FailureRouter:
         subtopology: Subtopology,
         dead_letter_topic: str,
         metrics: WorkerMetrics,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock`` gives the current time in seconds (retry due times are set from it)."""
         self.app_id = app_id
+        self.clock = clock
         self.metrics = metrics
         self.subtopology = subtopology
         self.source = subtopology.source.topic.name
@@ -106,7 +110,7 @@ class FailureRouter:
 
     async def route(
         self,
-        sender: BatchSender,
+        sender: RecordSender,
         partition: int,
         records: Sequence[ConsumedRecord],
         failures: Sequence[Failure],
@@ -115,7 +119,7 @@ class FailureRouter:
         seen: set[int] = set()
         letters: tuple[list, list[Headers]] = ([], [])
         retries: tuple[list, list[Headers]] = ([], [])
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self.clock() * 1000)
         for failure in failures:
             if failure.source_index in seen:
                 continue

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
-__all__ = ["BatchSender", "Sent", "partition_for"]
+__all__ = ["BatchSender", "RecordSender", "Sent", "partition_for"]
 
 Headers = Sequence[tuple[str, bytes]]
 OutRecord = tuple[bytes | None, bytes | None, int]
@@ -54,39 +54,23 @@ class Sent:
             await asyncio.gather(*(future for future, _ in self.batches))
 
 
-class BatchSender:
-    """Writes records to topics through one producer, a record batch per topic partition.
+class RecordSender:
+    """Collects records per topic partition until :meth:`flush` delivers them.
 
-    ``send`` only collects records; ``flush`` hands them to the producer, one batch (or a
-    few, if large) per topic partition, all partitions at once. aiokafka queues one batch
-    per partition and waits for the previous one to be sent before it takes the next, so
-    batches handed over one at a time wait on each other's round trips; collected, a
-    processing step waits for one round trip at most. Records of a topic partition keep
-    their order.
-
-    >>> # sender = BatchSender(producer)
-    >>> # sent = await sender.send("out", records)   # collected
-    >>> # await sender.flush()                        # handed to the producer
-    >>> # await asyncio.gather(*(s.wait() for s in sent.values()))  # acknowledged
+    ``send`` only collects records; ``flush`` hands each topic partition's records to the
+    delivery of the subclass, all partitions at once. Records of a topic partition keep
+    their order. :class:`BatchSender` delivers to a Kafka producer; the test driver has an
+    in-memory one.
     """
 
-    def __init__(
-        self,
-        producer: AIOKafkaProducer,
-        on_send: Callable[[str, int], None] | None = None,
-    ) -> None:
-        self.producer = producer
+    def __init__(self, on_send: Callable[[str, int], None] | None = None) -> None:
         self.on_send = on_send  # told (topic, record count) of every send
         # (topic, partition) -> its Sent, records and their headers, until the next flush
         self._collected: dict[tuple[str, int], tuple[Sent, list[OutRecord], list[Headers]]] = {}
 
     async def partitions(self, topic: str) -> int:
-        """Number of partitions of ``topic`` (waits for metadata)."""
-        partitions = self.producer.client.cluster.partitions_for_topic(topic)
-        if not partitions:
-            await self.producer.client._wait_on_metadata(topic)
-            partitions = self.producer.client.cluster.partitions_for_topic(topic)
-        return len(partitions)
+        """Number of partitions of ``topic``."""
+        raise NotImplementedError
 
     async def send(
         self,
@@ -120,16 +104,57 @@ class BatchSender:
         return sent
 
     async def flush(self) -> None:
-        """Hand every collected record to the producer (all topic partitions at once)."""
+        """Deliver every collected record (all topic partitions at once)."""
         collected, self._collected = self._collected, {}
         await asyncio.gather(
             *(
-                self._send_partition(topic, partition, *entry)
+                self._deliver(topic, partition, *entry)
                 for (topic, partition), entry in collected.items()
             )
         )
 
-    async def _send_partition(
+    async def _deliver(
+        self,
+        topic: str,
+        partition: int,
+        sent: Sent,
+        records: list[OutRecord],
+        headers: list[Headers],
+    ) -> None:
+        raise NotImplementedError
+
+
+class BatchSender(RecordSender):
+    """Writes records to topics through one aiokafka producer, a record batch per partition.
+
+    aiokafka queues one batch per partition and waits for the previous one to be sent
+    before it takes the next, so batches handed over one at a time wait on each other's
+    round trips; collected until :meth:`flush`, a processing step waits for one round trip
+    at most.
+
+    >>> # sender = BatchSender(producer)
+    >>> # sent = await sender.send("out", records)   # collected
+    >>> # await sender.flush()                        # handed to the producer
+    >>> # await asyncio.gather(*(s.wait() for s in sent.values()))  # acknowledged
+    """
+
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        on_send: Callable[[str, int], None] | None = None,
+    ) -> None:
+        super().__init__(on_send)
+        self.producer = producer
+
+    async def partitions(self, topic: str) -> int:
+        """Number of partitions of ``topic`` (waits for metadata)."""
+        partitions = self.producer.client.cluster.partitions_for_topic(topic)
+        if not partitions:
+            await self.producer.client._wait_on_metadata(topic)
+            partitions = self.producer.client.cluster.partitions_for_topic(topic)
+        return len(partitions)
+
+    async def _deliver(
         self,
         topic: str,
         partition: int,

@@ -22,8 +22,8 @@ from streamflow.dsl.topology import AggregateNode, Subtopology
 from streamflow.runtime.batch import DELETED, MISSING, BatchContext, TableBatch
 from streamflow.runtime.failures import FailureRouter
 from streamflow.runtime.processors import compile_node
-from streamflow.runtime.sender import BatchSender, Sent
-from streamflow.state.rocksdb import RocksDBStore
+from streamflow.runtime.sender import RecordSender, Sent
+from streamflow.state.base import TableStore
 
 __all__ = ["ConsumedRecord", "SubtopologyTask", "TableRuntime"]
 
@@ -42,9 +42,20 @@ class ConsumedRecord:
 
 
 class TableRuntime:
-    """A table's live pieces: its RocksDB store, read caches and changelog topic name.
+    """A table's live pieces: its store, read caches and changelog topic name.
 
-    >>> # TableRuntime(node, lambda: faust_table.data, changelog="app-t-changelog", partitions=8)
+    ``store`` returns the table's :class:`~streamflow.state.base.TableStore` (the worker's
+    RocksDB store is created by faust when the worker starts, hence a callable).
+
+    >>> from streamflow.dsl.topology import AggregateNode
+    >>> from streamflow.codecs import resolve_codec
+    >>> from streamflow.state.memory import MemoryStore
+    >>> node = AggregateNode(store="totals", key_codec=resolve_codec("str"),
+    ...                      value_codec=resolve_codec("int"))
+    >>> store = MemoryStore()
+    >>> table = TableRuntime(node, lambda: store, changelog="app-totals-changelog", partitions=8)
+    >>> table.batch(0).load("alice", lambda: 0)
+    0
     """
 
     MAX_CACHED_KEYS = 200_000
@@ -52,7 +63,7 @@ class TableRuntime:
     def __init__(
         self,
         node: AggregateNode,
-        store: Callable[[], RocksDBStore],
+        store: Callable[[], TableStore],
         changelog: str,
         partitions: int,
     ) -> None:
@@ -64,8 +75,8 @@ class TableRuntime:
         self.caches: dict[int, dict[Any, Any]] = {}
 
     @property
-    def store(self) -> RocksDBStore:
-        """The RocksDB store (created by faust when the worker starts)."""
+    def store(self) -> TableStore:
+        """The table's store."""
         return self._store()
 
     def batch(self, partition: int) -> TableBatch:
@@ -109,8 +120,12 @@ class SubtopologyTask:
         subtopology: Subtopology,
         tables: dict[str, TableRuntime],
         failures: FailureRouter,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock`` gives the current time in seconds (changelog record timestamps)."""
         self.subtopology = subtopology
+        self.clock = clock
         self.failures = failures
         self.source = subtopology.source.topic
         self.tables = tables
@@ -119,7 +134,7 @@ class SubtopologyTask:
         self.failed = 0
 
     async def process(
-        self, partition: int, records: list[ConsumedRecord], sender: BatchSender
+        self, partition: int, records: list[ConsumedRecord], sender: RecordSender
     ) -> list[Sent]:
         """Process the records of one source partition and hand all they produce to ``sender``.
 
@@ -162,13 +177,13 @@ class SubtopologyTask:
         return out
 
     async def _write_table(
-        self, table: TableRuntime, partition: int, batch: TableBatch, sender: BatchSender
+        self, table: TableRuntime, partition: int, batch: TableBatch, sender: RecordSender
     ) -> list[Sent]:
         if not batch.updated:
             return []
         encode_key = table.node.key_codec.encode
         encode_value = table.node.value_codec.encode
-        now = int(time.time() * 1000)
+        now = int(self.clock() * 1000)
         items = {
             encode_key(k): None if v is DELETED else encode_value(v)
             for k, v in batch.updated.items()

@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import heapq
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -28,6 +27,8 @@ from pathlib import Path
 from faust.stores import STORES
 from faust.stores.rocksdb import Store as FaustRocksDBStore
 from rocksdict import WriteBatch
+
+from streamflow.state.base import BeforeImages
 
 __all__ = ["STORE_SCHEME", "RocksDBStore", "register"]
 
@@ -37,15 +38,15 @@ STORE_SCHEME = "streamflow-rocksdb"
 class RocksDBStore(FaustRocksDBStore):
     """A faust RocksDB store with partition-level reads, batched writes and checkpoints.
 
+    Implements :class:`streamflow.state.base.TableStore`.
+
     >>> register()  # makes "streamflow-rocksdb://" usable as a faust store URL
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._dirty: set[int] = set()
-        # partition -> key -> committed value (None: the key did not exist) of every key
-        # written since the partition's last checkpoint.
-        self._before: dict[int, dict[bytes, bytes | None]] = {}
+        self._before = BeforeImages()
 
     # --- partition-level access used by the batch runtime -------------------------------
 
@@ -63,10 +64,7 @@ class RocksDBStore(FaustRocksDBStore):
             return
         self._mark_dirty(partition)
         db = self._db_for_partition(partition)
-        before = self._before.setdefault(partition, {})
-        new_keys = [key for key in items if key not in before]
-        if new_keys:
-            before.update(zip(new_keys, db.get(new_keys), strict=True))
+        self._before.keep(partition, items, db.get)
         batch = WriteBatch(raw_mode=True)
         for key, value in items.items():
             if value is None:
@@ -77,10 +75,7 @@ class RocksDBStore(FaustRocksDBStore):
 
     def get_committed(self, partition: int, key: bytes) -> bytes | None:
         """The value of ``key`` as of the last committed transaction, or ``None``."""
-        before = self._before.get(partition)
-        if before and key in before:
-            return before[key]
-        return self._db_for_partition(partition).get(key)
+        return self._before.get(partition, key, self._db_for_partition(partition).get)
 
     def iter_committed(
         self, partition: int, start: bytes = b"", *, after: bool = False
@@ -89,17 +84,8 @@ class RocksDBStore(FaustRocksDBStore):
 
         With ``after=True``, ``start`` itself is left out (for paging with a cursor).
         """
-        before = self._before.get(partition) or {}
-        stored = (
-            (key, value)
-            for key, value in self._db_for_partition(partition).items(from_key=start)
-            if key not in before
-        )
-        # Keys written since the last commit answer with their before-images instead.
-        replaced = sorted((k, v) for k, v in before.items() if v is not None and k >= start)
-        for key, value in heapq.merge(stored, replaced):
-            if not (after and key == start):
-                yield key, value
+        stored = self._db_for_partition(partition).items(from_key=start)
+        return self._before.merge(partition, stored, start, after=after)
 
     def open_partitions(self) -> list[int]:
         """Partitions whose database is open on this worker."""
@@ -112,7 +98,7 @@ class RocksDBStore(FaustRocksDBStore):
         changelog from its start, which is correct whatever happened to open transactions
         of other workers (their records are never read under ``read_committed``).
         """
-        self._before.pop(partition, None)
+        self._before.drop(partition)
         if partition not in self._dirty:
             return
         self._dirty.discard(partition)
@@ -166,7 +152,7 @@ class RocksDBStore(FaustRocksDBStore):
         for tp in tps:
             if tp.topic in table.changelog_topic.topics:
                 self._dirty.discard(tp.partition)
-                self._before.pop(tp.partition, None)
+                self._before.drop(tp.partition)
         super().revoke_partitions(table, tps)
 
 

@@ -30,6 +30,16 @@ MODULES = [
     "streamflow.web.responses",
     "streamflow.web.tables",
     "streamflow.web.views",
+    "streamflow.state",
+    "streamflow.state.base",
+    "streamflow.state.memory",
+    "streamflow.runtime.tasks",
+    "streamflow.testing",
+    "streamflow.testing.driver",
+    "streamflow.testing.agents",
+    "streamflow.testing.records",
+    "streamflow.testing.tables",
+    "streamflow.testing.topics",
 ]
 
 
