@@ -70,6 +70,8 @@ class _Consumer:
     waits_until_due: bool = False
     positions: dict[int, int] = field(default_factory=dict)
     task: SubtopologyTask | None = None
+    #: The tables ``task`` writes (committed with each of its records).
+    tables: list[TableRuntime] = field(default_factory=list)
     agent: AgentRunner | None = None
     agent_topic: Topic | None = None
 
@@ -153,7 +155,10 @@ class TestDriver:
         )
         task = SubtopologyTask(sub, self._tables, failures, clock=self._clock)
         return _Consumer(
-            sub.source.topic.name, waits_until_due=bool(sub.source.retry_attempt), task=task
+            sub.source.topic.name,
+            waits_until_due=bool(sub.source.retry_attempt),
+            task=task,
+            tables=[self._tables[node.store] for node in sub.stores],
         )
 
     def _clock(self) -> float:
@@ -351,7 +356,7 @@ class TestDriver:
                 return
             consumer, record = found
             if consumer.task is not None:
-                await self._process(consumer.task, record)
+                await self._process(consumer, record)
             else:
                 await self._hand_to_agent(consumer, record)
             consumer.positions[record.partition] = record.offset + 1
@@ -372,16 +377,17 @@ class TestDriver:
                     best = (consumer, record)
         return best
 
-    async def _process(self, task: SubtopologyTask, record: StoredRecord) -> None:
+    async def _process(self, consumer: _Consumer, record: StoredRecord) -> None:
         """One record as one transaction: process, send what it produced, commit its tables."""
+        assert consumer.task is not None
         sender = MemorySender(self._topics)
         consumed = ConsumedRecord(
             record.key, record.value, record.timestamp, record.offset, list(record.headers)
         )
-        await task.process(record.partition, [consumed], sender)
+        await consumer.task.process(record.partition, [consumed], sender)
         await sender.flush()
-        for node in task.subtopology.stores:
-            self._tables[node.store].checkpoint(record.partition)
+        for table in consumer.tables:
+            table.checkpoint(record.partition)
 
     async def _hand_to_agent(self, consumer: _Consumer, record: StoredRecord) -> None:
         assert consumer.agent is not None and consumer.agent_topic is not None

@@ -140,6 +140,12 @@ class MemorySender(RecordSender):
         """Number of partitions of ``topic`` (created if new)."""
         return self.topics.get(topic).partitions
 
+    async def flush(self) -> None:
+        """Append every collected record, topic partition after topic partition."""
+        collected, self._collected = self._collected, {}
+        for (topic, partition), entry in collected.items():
+            await self._deliver(topic, partition, *entry)
+
     async def _deliver(
         self,
         topic: str,
