@@ -1,13 +1,19 @@
 """streamflow: declarative stream processing for Python.
 
 Declare topics with schemas, build streams and RocksDB-backed tables with a Kafka
-Streams-like DSL, and run the app as worker processes with exactly-once commits.
+Streams-like DSL, and run the app as worker processes with exactly-once commits. Test it
+without a broker with :class:`streamflow.testing.TestDriver`.
 
 Example:
     >>> import streamflow
+    >>> from streamflow.testing import TestDriver
     >>> app = streamflow.App("hello")
     >>> words = app.stream(app.topic("in", value="str"))
     >>> words.map_values(str.upper).to(app.topic("out", value="str"))
+    >>> with TestDriver(app) as driver:
+    ...     driver.pipe_many("in", [("k1", "hello"), ("k2", "world")])
+    ...     driver.read("out")
+    [('k1', 'HELLO'), ('k2', 'WORLD')]
 """
 
 from streamflow.app import App

@@ -5,6 +5,7 @@ An app module builds one ``App``; ``streamflow worker path/to/app.py`` runs it.
 Example:
     >>> from decimal import Decimal
     >>> from streamflow import App
+    >>> from streamflow.testing import TestDriver
     >>> app = App("user-spending")
     >>> orders = app.topic("order_events", key="str", value="json")
     >>> @app.table(source=orders, key_by=lambda k, order: order["user_id"],
@@ -13,6 +14,11 @@ Example:
     ...     return total + Decimal(order["amount"])
     >>> spending.name
     'spending'
+    >>> with TestDriver(app) as driver:
+    ...     driver.pipe_many(orders, [("o1", {"user_id": "u1", "amount": "1.50"}),
+    ...                               ("o2", {"user_id": "u1", "amount": "2.00"})])
+    ...     driver.table("spending")["u1"]
+    Decimal('3.50')
 """
 
 from __future__ import annotations
@@ -169,10 +175,18 @@ class App:
         default), ``Retry(attempts=…, backoff=…)`` or ``Stop()``; see
         :mod:`streamflow.dsl.policies`.
 
-        >>> from streamflow import Retry
+        Under ``DeadLetter()`` a record the filter fails on (no ``"status"``) goes to the
+        dead-letter topic, and the records behind it go on:
+
+        >>> from streamflow import App, DeadLetter
+        >>> from streamflow.testing import TestDriver
         >>> app = App("shop")
-        >>> paid = app.stream("order_events").filter(lambda k, v: v["status"] == "PAID")
-        >>> enriched = app.stream("clicks", on_error=Retry(attempts=5, backoff=0.2))
+        >>> orders = app.stream(app.topic("order_events", value="json"), on_error=DeadLetter())
+        >>> orders.filter(lambda k, v: v["status"] == "PAID").to(app.topic("paid", value="json"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("order_events", [("o1", {"status": "PAID"}), ("o2", {})])
+        ...     driver.read("paid"), [(d.key, d.exception) for d in driver.dead_letters()]
+        ([('o1', {'status': 'PAID'})], [(b'o2', 'builtins.KeyError')])
         """
         source_topic = self.resolve_topic(topic)
         node = self.builder.add(SourceNode(topic=source_topic, on_error=on_error), name=name)
@@ -203,6 +217,8 @@ class App:
         of the table's processing (see :meth:`stream`).
 
         >>> from decimal import Decimal
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
         >>> app = App("shop")
         >>> orders = app.topic("order_events")
         >>> @app.table(source=orders, where=lambda k, o: o["status"] == "PAID",
@@ -213,6 +229,11 @@ class App:
         ...     return total + Decimal(order["amount"])
         >>> user_spending.name
         'user-spending-store'
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe(orders, "o1", {"user_id": "u1", "status": "PAID", "amount": "2.50"})
+        ...     driver.pipe(orders, "o2", {"user_id": "u1", "status": "NEW", "amount": "9.00"})
+        ...     driver.read("user_spending_summary"), driver.table("user-spending-store")["u1"]
+        ([('u1', '2.50')], Decimal('2.50'))
         """
         initializer = initial if callable(initial) else (lambda: copy.deepcopy(initial))
 
@@ -249,12 +270,21 @@ class App:
         """Declare a free-form async agent over ``topic`` (faust style, record by record).
 
         The function receives a stream of decoded values to iterate with ``async for``.
+        Agents run in the :class:`~streamflow.testing.TestDriver` too:
 
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
         >>> app = App("shop")
-        >>> @app.agent("order_events")
+        >>> audited = []
+        >>> @app.agent(app.topic("order_events", value="json"))
         ... async def audit(orders):
         ...     async for order in orders:
-        ...         print(order["order_id"])
+        ...         audited.append(order["order_id"])
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("order_events", "o1", {"order_id": "o1"})
+        ...     driver.pipe("order_events", "o2", {"order_id": "o2"})
+        ...     audited
+        ['o1', 'o2']
         """
         agent_topic = self.resolve_topic(topic)
 

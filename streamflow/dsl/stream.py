@@ -2,11 +2,13 @@
 
 Names and semantics follow the Kafka Streams DSL (``KStream``, ``KGroupedStream``,
 ``KTable``): operators are small, return a new immutable object, and add one node to the
-app's plan. Nothing runs until a worker starts the app.
+app's plan. Nothing runs until a worker starts the app (or a
+:class:`~streamflow.testing.TestDriver` runs it in memory, as the examples here do).
 
 Example (the user-spending job):
     >>> from decimal import Decimal
     >>> from streamflow import App
+    >>> from streamflow.testing import TestDriver
     >>> app = App("shop")
     >>> orders = app.topic("orders", value="json")
     >>> totals = (
@@ -17,7 +19,13 @@ Example (the user-spending job):
     ...                lambda user, order, total: total + Decimal(order["amount"]),
     ...                name="user-spending-store", value="decimal")
     ... )
-    >>> _ = totals.to_stream().map_values(str).to(app.topic("user_spending_summary", value="str"))
+    >>> totals.to_stream().map_values(str).to(app.topic("user_spending_summary", value="str"))
+    >>> with TestDriver(app) as driver:
+    ...     driver.pipe("orders", "o1", {"user_id": "u1", "status": "PAID", "amount": "2.50"})
+    ...     driver.pipe("orders", "o2", {"user_id": "u1", "status": "NEW", "amount": "9.00"})
+    ...     driver.pipe("orders", "o3", {"user_id": "u1", "status": "PAID", "amount": "1.25"})
+    ...     driver.read("user_spending_summary")
+    [('u1', '2.50'), ('u1', '3.75')]
 """
 
 from __future__ import annotations
@@ -57,14 +65,19 @@ def _require_callable(value: Any, what: str) -> None:
 class Stream:
     """An unbounded sequence of ``(key, value)`` records, like Kafka Streams' ``KStream``.
 
-    Create one with :meth:`streamflow.App.stream`; every operator returns a new ``Stream``.
+    Create one with :meth:`streamflow.App.stream`; every operator returns a new ``Stream``
+    and leaves the one it was called on as it was, so one stream can feed several branches.
 
     >>> from streamflow import App
+    >>> from streamflow.testing import TestDriver
     >>> app = App("demo")
     >>> words = app.stream(app.topic("words", value="str"))
-    >>> upper = words.map_values(str.upper)
-    >>> upper is words
-    False
+    >>> words.map_values(str.upper).to(app.topic("upper", value="str"))
+    >>> words.filter(lambda k, word: len(word) > 2).to(app.topic("long", value="str"))
+    >>> with TestDriver(app) as driver:
+    ...     driver.pipe_many("words", [("k", "hi"), ("k", "there")])
+    ...     driver.read("upper"), driver.read("long")
+    ([('k', 'HI'), ('k', 'THERE')], [('k', 'there')])
     """
 
     def __init__(self, app: App, node: Node, key_codec: Codec, value_codec: Codec) -> None:
@@ -95,8 +108,15 @@ class Stream:
         Stateless, record by record.
 
         >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
         >>> app = App("demo")
-        >>> paid = app.stream(app.topic("orders")).filter(lambda k, v: v["status"] == "PAID")
+        >>> orders = app.stream(app.topic("orders", value="json"))
+        >>> paid = orders.filter(lambda k, v: v["status"] == "PAID")
+        >>> paid.to(app.topic("paid", value="json"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("orders", [("o1", {"status": "PAID"}), ("o2", {"status": "NEW"})])
+        ...     driver.read("paid")
+        [('o1', {'status': 'PAID'})]
         """
         _require_callable(predicate, "filter predicate")
         return self._child(FilterNode(predicate=predicate), name)
@@ -106,10 +126,19 @@ class Stream:
     ) -> Stream:
         """Drop the records for which ``predicate(key, value)`` is true.
 
+        The opposite of :meth:`filter`; stateless, record by record.
+
         >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
         >>> app = App("demo")
-        >>> orders = app.stream(app.topic("orders"))
+        >>> orders = app.stream(app.topic("orders", value="json"))
         >>> live = orders.filter_not(lambda k, v: v["status"] == "CANCELLED")
+        >>> live.to(app.topic("live", value="json"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("orders", "o1", {"status": "CANCELLED"})
+        ...     driver.pipe("orders", "o2", {"status": "PAID"})
+        ...     driver.read("live")
+        [('o2', {'status': 'PAID'})]
         """
         _require_callable(predicate, "filter_not predicate")
         return self._child(FilterNode(predicate=lambda k, v: not predicate(k, v)), name)
@@ -123,8 +152,15 @@ class Stream:
         by default the topic written to decides.
 
         >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
         >>> app = App("demo")
-        >>> amounts = app.stream(app.topic("orders")).map_values(lambda order: order["amount"])
+        >>> orders = app.stream(app.topic("orders", value="json"))
+        >>> amounts = orders.map_values(lambda order: order["amount"])
+        >>> amounts.to(app.topic("amounts", value="int"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("orders", [("o1", {"amount": 3}), ("o2", {"amount": 5})])
+        ...     driver.read("amounts")
+        [('o1', 3), ('o2', 5)]
         """
         _require_callable(mapper, "map_values mapper")
         return self._child(MapValuesNode(mapper=mapper), name, value_codec=_maybe_codec(codec))
@@ -137,8 +173,16 @@ class Stream:
         Changing keys on a stream that is later grouped triggers a repartition.
 
         >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
         >>> app = App("demo")
-        >>> by_user = app.stream(app.topic("orders")).map(lambda k, v: (v["user_id"], v))
+        >>> orders = app.stream(app.topic("orders", value="json"))
+        >>> amounts = orders.map(lambda order_id, order: (order["user_id"], order["amount"]))
+        >>> amounts.to(app.topic("user-amounts", value="int"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("orders", "o1", {"user_id": "u1", "amount": 3})
+        ...     driver.pipe("orders", "o2", {"user_id": "u2", "amount": 5})
+        ...     driver.read("user-amounts")
+        [('u1', 3), ('u2', 5)]
         """
         _require_callable(mapper, "map mapper")
         return self._child(MapNode(mapper=mapper), name)
@@ -147,8 +191,15 @@ class Stream:
         """Set each record's key to ``selector(key, value)``; the value is kept.
 
         >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
         >>> app = App("demo")
-        >>> by_user = app.stream(app.topic("orders")).select_key(lambda k, v: v["user_id"])
+        >>> orders = app.stream(app.topic("orders", value="json"))
+        >>> by_user = orders.select_key(lambda order_id, order: order["user_id"])
+        >>> by_user.to(app.topic("orders-by-user", value="json"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("orders", "o1", {"user_id": "u1"})
+        ...     driver.read("orders-by-user")
+        [('u1', {'user_id': 'u1'})]
         """
         _require_callable(selector, "select_key selector")
         return self._child(SelectKeyNode(selector=selector), name)
@@ -158,9 +209,17 @@ class Stream:
     ) -> Stream:
         """Replace each record by one record per item of ``mapper(value)``, same key.
 
+        A record whose ``mapper(value)`` is empty is dropped.
+
         >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
         >>> app = App("demo")
         >>> words = app.stream(app.topic("lines", value="str")).flat_map_values(str.split)
+        >>> words.to(app.topic("words", value="str"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("lines", [("l1", "to be or"), ("l2", "")])
+        ...     driver.read("words")
+        [('l1', 'to'), ('l1', 'be'), ('l1', 'or')]
         """
         _require_callable(mapper, "flat_map_values mapper")
         return self._child(FlatMapValuesNode(mapper=mapper), name)
@@ -168,9 +227,18 @@ class Stream:
     def peek(self, action: Callable[[Any, Any], Any], *, name: str | None = None) -> Stream:
         """Call ``action(key, value)`` for each record (logging, metrics) and pass it on.
 
+        What ``action`` returns is ignored; the record goes on unchanged.
+
         >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
         >>> app = App("demo")
-        >>> seen = app.stream(app.topic("orders")).peek(lambda k, v: None)
+        >>> seen = []
+        >>> orders = app.stream(app.topic("orders", value="json"))
+        >>> orders.peek(lambda k, v: seen.append(k)).to(app.topic("audited", value="json"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("orders", [("o1", {"n": 1}), ("o2", {"n": 2})])
+        ...     seen, driver.read("audited")
+        (['o1', 'o2'], [('o1', {'n': 1}), ('o2', {'n': 2})])
         """
         _require_callable(action, "peek action")
         return self._child(PeekNode(action=action), name)
@@ -179,10 +247,17 @@ class Stream:
         """Write every record to ``topic`` with the topic's codecs (a terminal step).
 
         Inside an exactly-once app the writes commit atomically with the consumed offsets.
+        A topic given by name is declared with JSON values (see
+        :meth:`streamflow.App.resolve_topic`). Returns ``None``: nothing can follow ``to``.
 
         >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
         >>> app = App("demo")
-        >>> app.stream(app.topic("orders")).to(app.topic("orders-copy"))
+        >>> app.stream(app.topic("orders", value="json")).to(app.topic("orders-copy", value="json"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("orders", "o1", {"n": 1})
+        ...     driver.read("orders-copy")
+        [('o1', {'n': 1})]
         """
         target = self._app.resolve_topic(topic)
         self._builder.add(SinkNode(topic=target), parent=self._node, name=name)
@@ -203,8 +278,14 @@ class Stream:
         to the codec the stream's values were read with).
 
         >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
         >>> app = App("demo")
-        >>> per_user = app.stream(app.topic("orders")).group_by(lambda k, v: v["user_id"])
+        >>> orders = app.stream(app.topic("orders", value="json"))
+        >>> per_user = orders.group_by(lambda k, v: v["user_id"]).count(name="orders-per-user")
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("orders", [("o1", {"user_id": "u1"}), ("o2", {"user_id": "u1"})])
+        ...     driver.read("demo-group-by-repartition"), driver.table("orders-per-user")["u1"]
+        ([('u1', {'user_id': 'u1'}), ('u1', {'user_id': 'u1'})], 2)
         """
         _require_callable(selector, "group_by selector")
         keyed = self._child(SelectKeyNode(selector=selector), None)
@@ -219,9 +300,18 @@ class Stream:
     ) -> GroupedStream:
         """Group records by their current key (repartitions, since keys may have changed).
 
+        The repartition topic is ``<app-id>-<name>-repartition`` (``name`` defaults to
+        ``group-by-key``).
+
         >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
         >>> app = App("demo")
-        >>> per_order = app.stream(app.topic("orders")).group_by_key()
+        >>> clicks = app.stream(app.topic("clicks", value="json"))
+        >>> per_user = clicks.group_by_key().count(name="clicks-per-user")
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("clicks", [("u1", {}), ("u2", {}), ("u1", {})])
+        ...     sorted(driver.table("clicks-per-user").items())
+        [('u1', 2), ('u2', 1)]
         """
         return self._repartition(key, value, name or "group-by-key")
 
@@ -244,9 +334,18 @@ class Stream:
 class GroupedStream:
     """Records grouped by key, ready to aggregate (Kafka Streams' ``KGroupedStream``).
 
+    Get one from :meth:`Stream.group_by` or :meth:`Stream.group_by_key`; :meth:`aggregate`,
+    :meth:`reduce` and :meth:`count` turn it into a :class:`Table`.
+
     >>> from streamflow import App
+    >>> from streamflow.testing import TestDriver
     >>> app = App("demo")
-    >>> counts = app.stream(app.topic("orders")).group_by(lambda k, v: v["user_id"]).count()
+    >>> grouped = app.stream(app.topic("orders", value="json")).group_by(lambda k, v: v["user"])
+    >>> counts = grouped.count(name="orders-per-user")
+    >>> with TestDriver(app) as driver:
+    ...     driver.pipe_many("orders", [("o1", {"user": "u1"}), ("o2", {"user": "u1"})])
+    ...     driver.table("orders-per-user")["u1"]
+    2
     """
 
     def __init__(
@@ -273,14 +372,18 @@ class GroupedStream:
         type of a topic before ``to(topic)``. Windows older than their ``retention`` are
         deleted from the table and its changelog.
 
-        >>> from streamflow import App, tumbling
+        >>> from streamflow import App, Windowed, tumbling
+        >>> from streamflow.testing import TestDriver
         >>> app = App("demo")
-        >>> per_minute = (app.stream(app.topic("orders"))
-        ...               .group_by(lambda k, v: v["user_id"])
-        ...               .windowed_by(tumbling(60))
-        ...               .count(name="orders-per-minute"))
-        >>> per_minute.key_codec.name
-        'windowed[str]'
+        >>> clicks = app.stream(app.topic("clicks", value="json"))
+        >>> per_minute = clicks.group_by_key().windowed_by(tumbling(60)).count(name="per-minute")
+        >>> per_minute.to_stream().map(lambda w, n: (f"{w.key}@{w.start}", n)).to(
+        ...     app.topic("minutes", value="int"))
+        >>> with TestDriver(app) as driver:
+        ...     for timestamp in (1_000, 59_000, 61_000):
+        ...         driver.pipe("clicks", "u1", {}, timestamp=timestamp)
+        ...     driver.read("minutes"), driver.table("per-minute")[Windowed("u1", 0, 60_000)]
+        ([('u1@0', 1), ('u1@0', 2), ('u1@60000', 1)], 2)
         """
         if not isinstance(windows, TimeWindows):
             raise TypeError("windowed_by needs tumbling(...) or hopping(...) windows")
@@ -302,12 +405,18 @@ class GroupedStream:
 
         >>> from decimal import Decimal
         >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
         >>> app = App("demo")
-        >>> totals = (app.stream(app.topic("orders"))
+        >>> totals = (app.stream(app.topic("orders", value="json"))
         ...           .group_by(lambda k, v: v["user_id"])
         ...           .aggregate(lambda: Decimal("0"),
         ...                      lambda user, order, total: total + Decimal(order["amount"]),
         ...                      name="totals", value="decimal"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("orders", "o1", {"user_id": "u1", "amount": "2.50"})
+        ...     driver.pipe("orders", "o2", {"user_id": "u1", "amount": "1.25"})
+        ...     driver.table("totals")["u1"], driver.read("demo-totals-changelog")
+        (Decimal('3.75'), [('u1', Decimal('2.50')), ('u1', Decimal('3.75'))])
         """
         _require_callable(initializer, "aggregate initializer")
         _require_callable(aggregator, "aggregate aggregator")
@@ -330,13 +439,19 @@ class GroupedStream:
     ) -> Table:
         """Combine each key's values pairwise: ``reducer(aggregate, value)``.
 
-        The first value of a key becomes its aggregate as is.
+        The first value of a key becomes its aggregate as is; ``value`` (the codec of the
+        aggregate) defaults to the codec of the grouped values.
 
         >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
         >>> app = App("demo")
-        >>> latest = (app.stream(app.topic("prices"))
-        ...           .group_by(lambda k, v: v["sku"])
-        ...           .reduce(lambda old, new: new, name="latest-price"))
+        >>> tags = app.stream(app.topic("tags", value="str")).group_by_key()
+        >>> joined = tags.reduce(lambda so_far, tag: f"{so_far},{tag}", name="tags")
+        >>> joined.to_stream().to(app.topic("joined-tags", value="str"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("tags", [("a", "red"), ("a", "big"), ("a", "new")])
+        ...     driver.read("joined-tags")
+        [('a', 'red'), ('a', 'red,big'), ('a', 'red,big,new')]
         """
         _require_callable(reducer, "reduce reducer")
         first = _FIRST
@@ -352,9 +467,15 @@ class GroupedStream:
         """Count records per key into a table of ints.
 
         >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
         >>> app = App("demo")
-        >>> per_user = app.stream(app.topic("orders")).group_by(lambda k, v: v["user_id"])
-        >>> orders_per_user = per_user.count(name="orders-per-user")
+        >>> orders = app.stream(app.topic("orders", value="json"))
+        >>> orders_per_user = orders.group_by(lambda k, v: v["user"]).count(name="orders-per-user")
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("orders", [("o1", {"user": "u1"}), ("o2", {"user": "u2"})])
+        ...     driver.pipe("orders", "o3", {"user": "u1"})
+        ...     sorted(driver.table("orders-per-user").items())
+        [('u1', 2), ('u2', 1)]
         """
         return self.aggregate(lambda: 0, lambda key, value, n: n + 1, name=name, value="int")
 
@@ -373,13 +494,18 @@ class Table:
     """A changelog-backed table of the latest aggregate per key (Kafka Streams' ``KTable``).
 
     Query it through the worker's HTTP table views; turn its updates into a stream with
-    :meth:`to_stream`.
+    :meth:`to_stream`. In tests, :meth:`streamflow.testing.TestDriver.table` reads it.
 
     >>> from streamflow import App
+    >>> from streamflow.testing import TestDriver
     >>> app = App("demo")
-    >>> counts = app.stream(app.topic("orders")).group_by(lambda k, v: v["user_id"]).count()
-    >>> counts.name
-    'count'
+    >>> counts = app.stream(app.topic("clicks", value="json")).group_by_key().count()
+    >>> counts
+    Table('count')
+    >>> with TestDriver(app) as driver:
+    ...     driver.pipe_many("clicks", [("u1", {}), ("u1", {})])
+    ...     driver.table(counts.name)["u1"], len(driver.table(counts.name))
+    (2, 1)
     """
 
     def __init__(self, app: App, node: AggregateNode, key_codec: Codec, value_codec: Codec) -> None:
@@ -399,9 +525,14 @@ class Table:
         With the default settings each input record that changes the table emits one update.
 
         >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
         >>> app = App("demo")
-        >>> counts = app.stream(app.topic("orders")).group_by(lambda k, v: v["user_id"]).count()
+        >>> counts = app.stream(app.topic("clicks", value="json")).group_by_key().count()
         >>> counts.to_stream().map_values(str).to(app.topic("counts", value="str"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("clicks", [("u1", {}), ("u1", {}), ("u2", {})])
+        ...     driver.read("counts")
+        [('u1', '1'), ('u1', '2'), ('u2', '1')]
         """
         return Stream(self._app, self._node, self.key_codec, self.value_codec)
 

@@ -109,8 +109,19 @@ class TimeWindows:
 def tumbling(size: float, *, grace: float = 0.0, retention: float | None = None) -> TimeWindows:
     """Back-to-back windows of ``size`` seconds: each record falls into exactly one.
 
-    >>> tumbling(60, grace=5)
-    TimeWindows(size=60, advance=60, grace=5, retention=None)
+    A count per minute (timestamps in milliseconds):
+
+    >>> from streamflow import App, tumbling
+    >>> from streamflow.testing import TestDriver
+    >>> app = App("demo")
+    >>> clicks = app.stream(app.topic("clicks", value="json")).group_by_key()
+    >>> per_minute = clicks.windowed_by(tumbling(60)).count(name="per-minute")
+    >>> with TestDriver(app) as driver:
+    ...     driver.pipe_many("clicks", [("u1", {}, 1_000), ("u1", {}, 59_000), ("u1", {}, 61_000)])
+    ...     for window, n in driver.table("per-minute").items():
+    ...         print(window, n)
+    Windowed(key='u1', start=0, end=60000) 2
+    Windowed(key='u1', start=60000, end=120000) 1
     """
     return TimeWindows(size=size, advance=size, grace=grace, retention=retention)
 
@@ -120,7 +131,19 @@ def hopping(
 ) -> TimeWindows:
     """Windows of ``size`` seconds starting every ``advance`` seconds (they overlap).
 
-    >>> len(hopping(60, advance=15).starts(1_000_000))
-    4
+    A record counts in every window that contains it:
+
+    >>> from streamflow import App, hopping
+    >>> from streamflow.testing import TestDriver
+    >>> app = App("demo")
+    >>> clicks = app.stream(app.topic("clicks", value="json")).group_by_key()
+    >>> counts = clicks.windowed_by(hopping(60, advance=30)).count(name="last-minute")
+    >>> with TestDriver(app) as driver:
+    ...     driver.pipe_many("clicks", [("u1", {}, 45_000), ("u1", {}, 70_000)])
+    ...     for window, n in driver.table("last-minute").items():
+    ...         print(window, n)
+    Windowed(key='u1', start=0, end=60000) 1
+    Windowed(key='u1', start=30000, end=90000) 2
+    Windowed(key='u1', start=60000, end=120000) 1
     """
     return TimeWindows(size=size, advance=advance, grace=grace, retention=retention)

@@ -110,6 +110,9 @@ class BatchContext:
     failures: list[Failure] = field(default_factory=list)
     touched_tables: dict[str, TableBatch] = field(default_factory=dict)
     dropped: int = 0
+    #: Changes of operator state kept outside tables (a partition's stream time), applied
+    #: once the batch is written: a batch run again, or not written, leaves them undone.
+    after_write: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def for_tests(cls, partition: int = 0) -> BatchContext:
@@ -130,6 +133,12 @@ class BatchContext:
         if table is None:
             table = self.touched_tables[name] = self.tables(name)
         return table
+
+    def written(self) -> None:
+        """Apply the :attr:`after_write` changes: the batch's effects have been written."""
+        for apply in self.after_write:
+            apply()
+        self.after_write.clear()
 
     def fail(self, source_index: int, error: BaseException, step: str) -> None:
         """Record that the consumed record ``source_index`` failed in ``step``."""

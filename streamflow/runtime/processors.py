@@ -295,10 +295,10 @@ def _windowed_aggregate(node: AggregateNode, forward: Push) -> Push:
             for window, new in news:
                 updated[window] = new
                 add((window, new if isinstance(new, _IMMUTABLE) else copy.deepcopy(new), ts, src))
-        stream_time[partition] = now
         if now >= next_sweep[partition]:
             _expire_windows(state, before_start=now - retention)
-            next_sweep[partition] = now + sweep_every
+            ctx.after_write.append(lambda: next_sweep.__setitem__(partition, now + sweep_every))
+        ctx.after_write.append(lambda: stream_time.__setitem__(partition, now))
         if out:
             forward(out, ctx)
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from streamflow.dsl.topology import AggregateNode, Subtopology
-from streamflow.runtime.batch import DELETED, MISSING, BatchContext, TableBatch
+from streamflow.runtime.batch import DELETED, MISSING, BatchContext, Failure, TableBatch
 from streamflow.runtime.failures import FailureRouter
 from streamflow.runtime.processors import compile_node
 from streamflow.runtime.sender import RecordSender, Sent
@@ -142,10 +142,7 @@ class SubtopologyTask:
         acknowledged before it commits the consumed offsets (and, under exactly-once, the
         transaction).
         """
-        ctx = BatchContext(partition, lambda name: self.tables[name].batch(partition))
-        decoded = self._decode(records, ctx)
-        if decoded:
-            self.push(decoded, ctx)
+        ctx = self._run(partition, records)
         # Under the Stop policy nothing of a batch with a failure may be sent.
         self.failures.check_stop(partition, records, ctx.failures)
         pending: list[Sent] = []
@@ -156,18 +153,45 @@ class SubtopologyTask:
             pending.extend(
                 await self._write_table(self.tables[name], partition, table_batch, sender)
             )
+        ctx.written()
         if ctx.failures:
             self.failed += len(ctx.failures)
             pending.extend(await self.failures.route(sender, partition, records, ctx.failures))
         self.processed += len(records)
         return pending
 
-    def _decode(self, records: list[ConsumedRecord], ctx: BatchContext) -> list[tuple]:
+    def _run(self, partition: int, records: list[ConsumedRecord]) -> BatchContext:
+        """Run the operators over ``records``: all of a record's effects, or none of them.
+
+        A record that fails after it already changed something (a table, an output of
+        another branch) must not leave that change behind: it goes to the dead-letter or
+        retry topic, and a replay or retry would apply it a second time. So when a record
+        fails past decoding, the batch runs again, on fresh batch state, without it (and
+        again, should another record fail only now: the set of failed records only grows).
+        """
+        skip: dict[int, Failure] = {}
+        while True:
+            ctx = BatchContext(partition, lambda name: self.tables[name].batch(partition))
+            decoded = self._decode(records, ctx, skip)
+            if decoded:
+                self.push(decoded, ctx)
+            new = [f for f in ctx.failures if f.source_index not in skip]
+            for failure in new:
+                skip.setdefault(failure.source_index, failure)
+            if not any(f.step != "decode" for f in new):
+                ctx.failures = sorted(skip.values(), key=lambda f: f.source_index)
+                return ctx
+
+    def _decode(
+        self, records: list[ConsumedRecord], ctx: BatchContext, skip: Container[int] = ()
+    ) -> list[tuple]:
         decode_key = self.source.decode_key
         decode_value = self.source.decode_value
         out = []
         add = out.append
         for index, record in enumerate(records):
+            if index in skip:
+                continue
             try:
                 add(
                     (decode_key(record.key), decode_value(record.value), record.timestamp_ms, index)

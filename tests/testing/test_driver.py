@@ -343,3 +343,62 @@ def test_policies_apply_after_group_by(policy):
             (letter,) = driver.dead_letters()  # no backoff: retried at once, then dead
             assert ("streamflow.retry.attempt", b"1") in letter.headers
         assert driver.table("t")["u"] == 2
+
+
+def test_a_record_failing_after_an_aggregate_leaves_no_trace_before_its_retry():
+    app = App("undo")
+    calls: list[int] = []
+
+    def flaky(count: int) -> int:
+        calls.append(count)
+        if len(calls) == 1:
+            raise TimeoutError("slow")
+        return count
+
+    counts = app.stream(app.topic("in"), on_error=Retry(attempts=3, backoff=1)).group_by_key()
+    counts.count(name="c").to_stream().map_values(flaky).to(app.topic("out", value="int"))
+    with TestDriver(app) as driver:
+        driver.pipe("in", "a", {})
+        assert driver.table("c").get("a") is None  # the failed attempt counted nothing
+        driver.advance_time(5)
+        assert driver.read("out") == [("a", 1)]
+        assert dict(driver.table("c").items()) == {"a": 1}
+
+
+def test_a_dead_lettered_record_changes_no_table_and_no_other_branch():
+    app = App("undo")
+    totals = (
+        app.stream(app.topic("in", value="json"))
+        .group_by_key()
+        .aggregate(lambda: 0, lambda k, v, total: total + v["n"], name="totals", value="int")
+    )
+    updates = totals.to_stream()
+    updates.to(app.topic("copy", value="int"))
+    updates.map_values(lambda total: 100 // (total - 3)).to(app.topic("out", value="int"))
+    with TestDriver(app) as driver:
+        driver.pipe_many("in", [("a", {"n": 1}), ("a", {"n": 2}), ("a", {"n": 5})])
+        # The second record brings the total to 3 and fails in one branch: it is
+        # dead-lettered whole, so neither the table nor the other branch keeps it.
+        (letter,) = driver.dead_letters()
+        assert letter.value == b'{"n":2}' and letter.step.startswith("map_values")
+        assert driver.read("copy") == [("a", 1), ("a", 6)]
+        assert driver.read("out") == [("a", 100 // (1 - 3)), ("a", 100 // (6 - 3))]
+        assert driver.table("totals")["a"] == 6
+
+
+def test_late_records_in_a_failed_batch_do_not_move_stream_time():
+    app = App("late")
+
+    def weigh(key, value, total):
+        if value.get("bad"):
+            raise ValueError("bad record")
+        return total + 1
+
+    app.stream(app.topic("in")).group_by_key().windowed_by(streamflow.tumbling(10)).aggregate(
+        lambda: 0, weigh, name="w", value="int"
+    )
+    with TestDriver(app) as driver:
+        driver.pipe("in", "a", {}, timestamp=1_000)
+        driver.pipe("in", "a", {"bad": True}, timestamp=50_000)  # fails: stream time stays
+        driver.pipe("in", "a", {}, timestamp=2_000)
+        assert driver.table("w")[Windowed("a", 0, 10_000)] == 2

@@ -63,7 +63,8 @@ def test_late_records_are_dropped_after_the_grace_period():
         Windowed("u1", 20_000, 30_000): 1,
     }
     assert ctx.dropped == 1
-    # Stream time carries over to the next batch of the partition.
+    # Stream time carries over to the next batch of the partition, once this one is written.
+    ctx.written()
     later = BatchContext.for_tests()
     push(_records(9_000), later)
     assert later.dropped == 1
