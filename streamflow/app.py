@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,7 +106,7 @@ class App:
         self.commit_interval = commit_interval
         self.batch_size = batch_size
         self.dead_letter_topic = dead_letter_topic or f"{self.id}-dlq"
-        self.builder = TopologyBuilder(self.id)
+        self.builder = TopologyBuilder(self.id, partitions)
         self.topics: dict[str, Topic] = {}
         self.agents: list[AgentSpec] = []
         self.tables: dict[str, Table] = {}
@@ -163,20 +163,20 @@ class App:
 
     def stream(
         self,
-        topic: Topic | str,
+        topic: Topic | str | Sequence[Topic | str],
         *,
         name: str | None = None,
         on_error: ErrorPolicy | None = None,
     ) -> Stream:
-        """Start a :class:`~streamflow.dsl.stream.Stream` reading ``topic``.
+        """Start a :class:`~streamflow.dsl.stream.Stream` reading ``topic`` (or several).
+
+        With a list of topics the stream holds the records of all of them (a merge of one
+        stream per topic; ``name`` names the merge).
 
         ``on_error`` says what happens to records that fail to decode or make user code
         raise, here and downstream (after ``group_by`` too): ``DeadLetter()`` (the
         default), ``Retry(attempts=…, backoff=…)`` or ``Stop()``; see
         :mod:`streamflow.dsl.policies`.
-
-        Under ``DeadLetter()`` a record the filter fails on (no ``"status"``) goes to the
-        dead-letter topic, and the records behind it go on:
 
         >>> from streamflow import App, DeadLetter
         >>> from streamflow.testing import TestDriver
@@ -184,13 +184,50 @@ class App:
         >>> orders = app.stream(app.topic("order_events", value="json"), on_error=DeadLetter())
         >>> orders.filter(lambda k, v: v["status"] == "PAID").to(app.topic("paid", value="json"))
         >>> with TestDriver(app) as driver:
-        ...     driver.pipe_many("order_events", [("o1", {"status": "PAID"}), ("o2", {})])
-        ...     driver.read("paid"), [(d.key, d.exception) for d in driver.dead_letters()]
-        ([('o1', {'status': 'PAID'})], [(b'o2', 'builtins.KeyError')])
+        ...     driver.pipe("order_events", "o1", {"status": "PAID"})
+        ...     driver.pipe_raw("order_events", b"o2", b"not json")
+        ...     driver.read("paid"), [letter.step for letter in driver.dead_letters()]
+        ([('o1', {'status': 'PAID'})], ['decode'])
+        >>> both = app.stream(["web-clicks", "app-clicks"])
         """
+        if isinstance(topic, Sequence) and not isinstance(topic, str):
+            if not topic:
+                raise ValueError("app.stream needs at least one topic")
+            streams = [self.stream(t, on_error=on_error) for t in topic]
+            merged = streams[0]
+            for index, other in enumerate(streams[1:]):
+                last = index == len(streams) - 2
+                merged = merged.merge(other, name=name if last else None)
+            return merged
         source_topic = self.resolve_topic(topic)
         node = self.builder.add(SourceNode(topic=source_topic, on_error=on_error), name=name)
         return Stream(self, node, source_topic.key_codec, source_topic.value_codec)
+
+    def table_of(
+        self,
+        topic: Topic | str,
+        *,
+        name: str | None = None,
+        on_error: ErrorPolicy | None = None,
+    ) -> Table:
+        """A table of the latest value of each key of ``topic``; a tombstone deletes the key.
+
+        Stored in RocksDB as ``name`` (default: the topic's name) with its own changelog,
+        recovered after restarts, queryable through table views, joinable with streams and
+        tables of co-partitioned topics.
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("shop")
+        >>> customers = app.table_of(app.topic("customers", value="json"), name="customers")
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("customers", "c1", {"name": "Ada"})
+        ...     driver.pipe("customers", "c1", {"name": "Ada L."})
+        ...     driver.table("customers")["c1"]
+        {'name': 'Ada L.'}
+        """
+        source = self.resolve_topic(topic)
+        return self.stream(source, on_error=on_error).to_table(name=name or source.name)
 
     def table(
         self,

@@ -260,7 +260,9 @@ class _Run:
         return survivor
 
     def _source_topics(self) -> set[str]:
-        return {sub.source.topic.name for sub in self.app.topology().subtopologies}
+        return {
+            source.topic.name for sub in self.app.topology().subtopologies for source in sub.sources
+        }
 
     def _drain(self) -> bool:
         """Wait until the input is fully committed and no offset moves for ``settle`` seconds."""

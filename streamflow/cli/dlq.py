@@ -88,7 +88,8 @@ def source_topics(app: App) -> dict[str, Topic]:
     """
     topics = dict(app.topics)
     for sub in app.topology().subtopologies:
-        topics.setdefault(sub.source.topic.name, sub.source.topic)
+        for source in sub.sources:
+            topics.setdefault(source.topic.name, source.topic)
     return topics
 
 

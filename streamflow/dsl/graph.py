@@ -25,7 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamflow.dsl.topology import AggregateNode, Node, SinkNode, SourceNode, Topology
+from streamflow.dsl.topology import (
+    Node,
+    SinkNode,
+    SourceNode,
+    StoreNode,
+    StreamTableJoinNode,
+    Topology,
+)
 
 __all__ = ["NODE_KINDS", "GraphEdge", "GraphNode", "TopologyGraph", "topology_graph"]
 
@@ -261,13 +268,15 @@ class _GraphBuilder:
         node_id = self._register(node, subtopology)
         for child in node.children:
             self.edges[(node_id, _node_id(child))] = None
-        if isinstance(node, AggregateNode):
+        if isinstance(node, StoreNode):
             table_id = f"table:{node.store}"
             self._remember(table_id)
             self.built[table_id] = GraphNode(
                 table_id, "table", node.store, subtopology, table=node.store, steps=(node.name,)
             )
             self.edges[(node_id, table_id)] = None
+        if isinstance(node, StreamTableJoinNode):  # the join reads the table
+            self.edges[(f"table:{node.table}", node_id)] = None
 
     def _register(self, node: Node, subtopology: int) -> str:
         node_id = _node_id(node)

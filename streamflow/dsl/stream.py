@@ -37,15 +37,25 @@ from streamflow.codecs import Codec, resolve_codec
 from streamflow.codecs.windowed import WindowedCodec
 from streamflow.dsl.topology import (
     AggregateNode,
+    BranchNode,
+    BranchOutputNode,
     FilterNode,
+    FlatMapNode,
     FlatMapValuesNode,
     MapNode,
     MapValuesNode,
+    MergeNode,
     Node,
     PeekNode,
     SelectKeyNode,
     SinkNode,
     SourceNode,
+    StoreNode,
+    StreamTableJoinNode,
+    TableFilterNode,
+    TableJoinNode,
+    TableMapValuesNode,
+    TableSourceNode,
     TopologyBuilder,
 )
 from streamflow.dsl.windows import TimeWindows
@@ -80,11 +90,22 @@ class Stream:
     ([('k', 'HI'), ('k', 'THERE')], [('k', 'there')])
     """
 
-    def __init__(self, app: App, node: Node, key_codec: Codec, value_codec: Codec) -> None:
+    def __init__(
+        self,
+        app: App,
+        node: Node,
+        key_codec: Codec,
+        value_codec: Codec,
+        *,
+        key_changed: bool = False,
+    ) -> None:
         self._app = app
         self._node = node
         self._key_codec = key_codec
         self._value_codec = value_codec
+        # Keys were changed since the records were read: a join or a table on this stream
+        # must repartition first, or a key's records could sit in the wrong partition.
+        self._key_changed = key_changed
 
     @property
     def _builder(self) -> TopologyBuilder:
@@ -96,10 +117,16 @@ class Stream:
         name: str | None,
         key_codec: Codec | None = None,
         value_codec: Codec | None = None,
+        *,
+        key_changed: bool | None = None,
     ) -> Stream:
         self._builder.add(node, parent=self._node, name=name)
         return Stream(
-            self._app, node, key_codec or self._key_codec, value_codec or self._value_codec
+            self._app,
+            node,
+            key_codec or self._key_codec,
+            value_codec or self._value_codec,
+            key_changed=self._key_changed if key_changed is None else key_changed,
         )
 
     def filter(self, predicate: Callable[[Any, Any], bool], *, name: str | None = None) -> Stream:
@@ -185,7 +212,7 @@ class Stream:
         [('u1', 3), ('u2', 5)]
         """
         _require_callable(mapper, "map mapper")
-        return self._child(MapNode(mapper=mapper), name)
+        return self._child(MapNode(mapper=mapper), name, key_changed=True)
 
     def select_key(self, selector: Callable[[Any, Any], Any], *, name: str | None = None) -> Stream:
         """Set each record's key to ``selector(key, value)``; the value is kept.
@@ -202,7 +229,7 @@ class Stream:
         [('u1', {'user_id': 'u1'})]
         """
         _require_callable(selector, "select_key selector")
-        return self._child(SelectKeyNode(selector=selector), name)
+        return self._child(SelectKeyNode(selector=selector), name, key_changed=True)
 
     def flat_map_values(
         self, mapper: Callable[[Any], Iterable[Any]], *, name: str | None = None
@@ -318,6 +345,13 @@ class Stream:
     def _repartition(
         self, key: Codec | str | None, value: Codec | str | None, name: str
     ) -> GroupedStream:
+        stream = self._repartitioned(key, value, name)
+        return GroupedStream(self._app, stream._node, stream._key_codec, stream._value_codec)
+
+    def _repartitioned(
+        self, key: Codec | str | None, value: Codec | str | None, name: str
+    ) -> Stream:
+        """This stream written to and read back from ``<app-id>-<name>-repartition``."""
         app = self._app
         topic = Topic(
             f"{app.id}-{name}-repartition",
@@ -328,7 +362,229 @@ class Stream:
         self._builder.add(SinkNode(topic=topic, internal=True), parent=self._node)
         source = SourceNode(topic=topic, internal=True)
         self._builder.add(source, name=f"{name}-source")
-        return GroupedStream(app, source, topic.key_codec, topic.value_codec)
+        return Stream(app, source, topic.key_codec, topic.value_codec)
+
+    def _partitioned_by_key(self, name: str) -> Stream:
+        """This stream, repartitioned first if its keys were changed since it was read."""
+        if not self._key_changed:
+            return self
+        cache = self._builder.repartitioned_by_key
+        stream = cache.get(id(self._node))
+        if stream is None:
+            stream = cache[id(self._node)] = self._repartitioned(None, None, name)
+        return stream
+
+    def flat_map(
+        self,
+        mapper: Callable[[Any, Any], Iterable[tuple[Any, Any]]],
+        *,
+        name: str | None = None,
+    ) -> Stream:
+        """Replace each record by the ``(key, value)`` pairs of ``mapper(key, value)``.
+
+        Keys may change: a later join, table or grouping repartitions first.
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> lines = app.stream(app.topic("lines", value="str"))
+        >>> lines.flat_map(lambda k, line: [(w, 1) for w in line.split()]).to(
+        ...     app.topic("words", value="int"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("lines", None, "to be")
+        ...     driver.read("words")
+        [('to', 1), ('be', 1)]
+        """
+        _require_callable(mapper, "flat_map mapper")
+        return self._child(FlatMapNode(mapper=mapper), name, key_changed=True)
+
+    def merge(self, other: Stream, *, name: str | None = None) -> Stream:
+        """One stream of the records of both streams (no order between them).
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> web = app.stream(app.topic("web-orders"))
+        >>> shop = app.stream(app.topic("shop-orders"))
+        >>> web.merge(shop).to(app.topic("orders"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("web-orders", "o1", {"n": 1})
+        ...     driver.pipe("shop-orders", "o2", {"n": 2})
+        ...     driver.read("orders")
+        [('o1', {'n': 1}), ('o2', {'n': 2})]
+        """
+        if not isinstance(other, Stream):
+            raise TypeError(f"merge needs a Stream, got {type(other).__name__}")
+        node = MergeNode()
+        self._builder.add(node, parent=self._node, name=name)
+        other._node.children.append(node)
+        return Stream(
+            self._app,
+            node,
+            self._key_codec,
+            self._value_codec,
+            key_changed=self._key_changed or other._key_changed,
+        )
+
+    def branch(
+        self,
+        *predicates: Callable[[Any, Any], bool],
+        default: bool = False,
+        name: str | None = None,
+    ) -> list[Stream]:
+        """Split the stream: each record goes to the first branch whose predicate holds.
+
+        Returns one stream per predicate, plus a last one for the records no predicate took
+        when ``default=True`` (otherwise those are dropped).
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> orders = app.stream(app.topic("orders"))
+        >>> big, small, other = orders.branch(
+        ...     lambda k, o: o["amount"] >= 100, lambda k, o: o["amount"] > 0, default=True)
+        >>> big.to(app.topic("big")); small.to(app.topic("small")); other.to(app.topic("zero"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("orders", [("a", {"amount": 500}), ("b", {"amount": 5}),
+        ...                                 ("c", {"amount": 0})])
+        ...     driver.read("big"), driver.read("small"), driver.read("zero")
+        ([('a', {'amount': 500})], [('b', {'amount': 5})], [('c', {'amount': 0})])
+        """
+        if not predicates:
+            raise ValueError("branch needs at least one predicate")
+        for predicate in predicates:
+            _require_callable(predicate, "branch predicate")
+        node = BranchNode(predicates=list(predicates), default=default)
+        self._builder.add(node, parent=self._node, name=name)
+        branches = []
+        for index in range(len(predicates) + (1 if default else 0)):
+            output = BranchOutputNode()
+            self._builder.add(output, parent=node, name=f"{node.name}-{index}")
+            branches.append(
+                Stream(
+                    self._app,
+                    output,
+                    self._key_codec,
+                    self._value_codec,
+                    key_changed=self._key_changed,
+                )
+            )
+        return branches
+
+    def to_table(
+        self,
+        *,
+        name: str,
+        key: Codec | str | None = None,
+        value: Codec | str | None = None,
+    ) -> Table:
+        """The latest value of each key as a table; a ``None`` value (tombstone) deletes it.
+
+        The table is stored in RocksDB as ``name`` with the changelog
+        ``<app-id>-<name>-changelog`` and is queryable like every table. ``key``/``value``
+        are its codecs (by default the stream's). A stream whose keys were changed is
+        repartitioned first.
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> prices = app.stream(app.topic("prices", value="int")).to_table(name="price")
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("prices", [("apple", 3), ("pear", 2), ("apple", 4)])
+        ...     driver.pipe("prices", "pear", None)
+        ...     dict(driver.table("price").items())
+        {'apple': 4}
+        """
+        stream = self._partitioned_by_key(f"{name}-by-key")
+        node = TableSourceNode(
+            store=name,
+            key_codec=resolve_codec(key) if key is not None else stream._key_codec,
+            value_codec=resolve_codec(value) if value is not None else stream._value_codec,
+        )
+        self._builder.add(node, parent=stream._node, name=name)
+        return Table(self._app, node, node.key_codec, node.value_codec)
+
+    def join(
+        self,
+        table: Table,
+        joiner: Callable[[Any, Any], Any],
+        *,
+        name: str | None = None,
+        value: Codec | str | None = None,
+    ) -> Stream:
+        """Join each record with the table's value of its key: ``joiner(value, table_value)``.
+
+        The table is read when the record is processed (as Kafka Streams' stream-table
+        join); records whose key is not in the table are dropped (see :meth:`left_join`).
+        The stream and the table's topic must be co-partitioned; a stream whose keys were
+        changed is repartitioned first. ``value`` is the codec of the joined values when
+        they are repartitioned later (default JSON).
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> customers = app.table_of(app.topic("customers"), name="customers")
+        >>> orders = app.stream(app.topic("orders"))
+        >>> orders.join(customers, lambda order, customer: {**order, "city": customer["city"]}
+        ...             ).to(app.topic("enriched"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("customers", "c1", {"city": "Oslo"})
+        ...     driver.pipe("orders", "c1", {"order": "o1"})
+        ...     driver.pipe("orders", "c2", {"order": "o2"})  # no such customer: dropped
+        ...     driver.read("enriched")
+        [('c1', {'order': 'o1', 'city': 'Oslo'})]
+        """
+        return self._join_table(table, joiner, name, value, left=False)
+
+    def left_join(
+        self,
+        table: Table,
+        joiner: Callable[[Any, Any], Any],
+        *,
+        name: str | None = None,
+        value: Codec | str | None = None,
+    ) -> Stream:
+        """Like :meth:`join`, but every record is kept: ``table_value`` is ``None`` if absent.
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> names = app.table_of(app.topic("names", value="str"), name="names")
+        >>> visits = app.stream(app.topic("visits", value="int"))
+        >>> visits.left_join(names, lambda n, who: f"{who or 'someone'} x{n}").to(
+        ...     app.topic("greetings", value="str"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("names", "u1", "Ada")
+        ...     driver.pipe_many("visits", [("u1", 2), ("u2", 1)])
+        ...     driver.read("greetings")
+        [('u1', 'Ada x2'), ('u2', 'someone x1')]
+        """
+        return self._join_table(table, joiner, name, value, left=True)
+
+    def _join_table(
+        self,
+        table: Table,
+        joiner: Callable[[Any, Any], Any],
+        name: str | None,
+        value: Codec | str | None,
+        *,
+        left: bool,
+    ) -> Stream:
+        if isinstance(table, Stream):
+            raise TypeError(
+                "stream-stream joins (with JoinWindows) are not supported yet: join a Table "
+                "(app.table_of(topic, name=...) or stream.to_table(name=...))"
+            )
+        if not isinstance(table, Table):
+            raise TypeError(f"join needs a Table, got {type(table).__name__}")
+        _require_callable(joiner, "joiner")
+        if table._node.windows is not None:
+            raise TypeError(f"cannot join a stream with the windowed table {table.name!r}")
+        node = StreamTableJoinNode(table=table.name, joiner=joiner, left=left)
+        step = name or f"{'left-join' if left else 'join'}-{table.name}"
+        stream = self._partitioned_by_key(f"{step}-by-key")
+        self._builder.add(node, parent=stream._node, name=name)
+        return Stream(self._app, node, stream._key_codec, resolve_codec(value or "json"))
 
 
 class GroupedStream:
@@ -508,11 +764,197 @@ class Table:
     (2, 1)
     """
 
-    def __init__(self, app: App, node: AggregateNode, key_codec: Codec, value_codec: Codec) -> None:
+    def __init__(self, app: App, node: StoreNode, key_codec: Codec, value_codec: Codec) -> None:
         self._app = app
         self._node = node
         self.key_codec = key_codec
         self.value_codec = value_codec
+
+    def _derived(self, node: StoreNode, name: str | None) -> Table:
+        self._app.builder.add(node, parent=self._node, name=name)
+        node.store = name or node.name
+        return Table(self._app, node, node.key_codec, node.value_codec)
+
+    def filter(self, predicate: Callable[[Any, Any], bool], *, name: str | None = None) -> Table:
+        """A table of the keys whose values pass ``predicate(key, value)``.
+
+        A key whose new value does not pass is deleted from the result (and its deletion,
+        ``(key, None)``, goes downstream). The result is a table of its own, stored as
+        ``name`` (default: the generated step name).
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> stock = app.table_of(app.topic("stock", value="int"), name="stock")
+        >>> low = stock.filter(lambda sku, n: n < 5, name="low-stock")
+        >>> low.to_stream().to(app.topic("alerts", value="int"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("stock", [("apple", 3), ("pear", 9), ("apple", 7)])
+        ...     driver.read("alerts"), dict(driver.table("low-stock").items())
+        ([('apple', 3), ('apple', None)], {})
+        """
+        _require_callable(predicate, "table filter predicate")
+        self._check_not_windowed("filter")
+        node = TableFilterNode(
+            predicate=predicate, key_codec=self.key_codec, value_codec=self.value_codec
+        )
+        return self._derived(node, name)
+
+    def filter_not(
+        self, predicate: Callable[[Any, Any], bool], *, name: str | None = None
+    ) -> Table:
+        """A table of the keys whose values do not pass ``predicate(key, value)``.
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> users = app.table_of(app.topic("users"), name="users")
+        >>> active = users.filter_not(lambda k, u: u["banned"], name="active")
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("users", [("a", {"banned": False}), ("b", {"banned": True})])
+        ...     list(driver.table("active"))
+        ['a']
+        """
+        _require_callable(predicate, "table filter_not predicate")
+        return self.filter(lambda k, v: not predicate(k, v), name=name)
+
+    def map_values(
+        self,
+        mapper: Callable[[Any], Any],
+        *,
+        name: str | None = None,
+        value: Codec | str = "json",
+    ) -> Table:
+        """A table of ``mapper(value)`` for each key; deletions pass through.
+
+        ``value`` is the codec of the new values (default JSON).
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> users = app.table_of(app.topic("users"), name="users")
+        >>> emails = users.map_values(lambda u: u["email"], name="emails", value="str")
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("users", "a", {"email": "a@example.com"})
+        ...     driver.table("emails")["a"]
+        'a@example.com'
+        """
+        _require_callable(mapper, "table map_values mapper")
+        self._check_not_windowed("map_values")
+        node = TableMapValuesNode(
+            mapper=mapper, key_codec=self.key_codec, value_codec=resolve_codec(value)
+        )
+        return self._derived(node, name)
+
+    def join(
+        self,
+        other: Table,
+        joiner: Callable[[Any, Any], Any],
+        *,
+        name: str | None = None,
+        value: Codec | str = "json",
+    ) -> Table:
+        """A table of ``joiner(value, other_value)`` for the keys both tables hold.
+
+        Every update on either side emits the new result; a key leaving either side is
+        deleted from the result (emitted as ``(key, None)``). Both tables must be
+        co-partitioned. The result is stored as ``name``.
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> names = app.table_of(app.topic("names", value="str"), name="names")
+        >>> cities = app.table_of(app.topic("cities", value="str"), name="cities")
+        >>> names.join(cities, lambda n, c: f"{n} in {c}", name="who-where").to_stream().to(
+        ...     app.topic("out", value="str"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("names", "u1", "Ada")
+        ...     driver.pipe("cities", "u1", "Oslo")
+        ...     driver.pipe("cities", "u1", "Rome")
+        ...     driver.pipe("names", "u1", None)
+        ...     driver.read("out")
+        [('u1', 'Ada in Oslo'), ('u1', 'Ada in Rome'), ('u1', None)]
+        """
+        return self._join(other, joiner, name, value, "inner")
+
+    def left_join(
+        self,
+        other: Table,
+        joiner: Callable[[Any, Any], Any],
+        *,
+        name: str | None = None,
+        value: Codec | str = "json",
+    ) -> Table:
+        """Like :meth:`join`, for every key of this table (``other_value`` may be ``None``).
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> names = app.table_of(app.topic("names", value="str"), name="names")
+        >>> cities = app.table_of(app.topic("cities", value="str"), name="cities")
+        >>> lj = names.left_join(cities, lambda n, c: [n, c], name="lj")
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("names", "u1", "Ada")
+        ...     driver.pipe("cities", "u2", "Oslo")
+        ...     dict(driver.table("lj").items())
+        {'u1': ['Ada', None]}
+        """
+        return self._join(other, joiner, name, value, "left")
+
+    def outer_join(
+        self,
+        other: Table,
+        joiner: Callable[[Any, Any], Any],
+        *,
+        name: str | None = None,
+        value: Codec | str = "json",
+    ) -> Table:
+        """Like :meth:`join`, for every key of either table (the missing side is ``None``).
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> names = app.table_of(app.topic("names", value="str"), name="names")
+        >>> cities = app.table_of(app.topic("cities", value="str"), name="cities")
+        >>> oj = names.outer_join(cities, lambda n, c: [n, c], name="oj")
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("names", "u1", "Ada")
+        ...     driver.pipe("cities", "u2", "Oslo")
+        ...     sorted(driver.table("oj").items())
+        [('u1', ['Ada', None]), ('u2', [None, 'Oslo'])]
+        """
+        return self._join(other, joiner, name, value, "outer")
+
+    def _join(
+        self,
+        other: Table,
+        joiner: Callable[[Any, Any], Any],
+        name: str | None,
+        value: Codec | str,
+        how: str,
+    ) -> Table:
+        if not isinstance(other, Table):
+            raise TypeError(f"a table joins a Table, got {type(other).__name__}")
+        _require_callable(joiner, "joiner")
+        self._check_not_windowed("join")
+        other._check_not_windowed("join")
+        node = TableJoinNode(
+            left_parent=self._node,
+            right_parent=other._node,
+            left_store=self.name,
+            right_store=other.name,
+            joiner=joiner,
+            how=how,
+            key_codec=self.key_codec,
+            value_codec=resolve_codec(value),
+        )
+        table = self._derived(node, name)
+        other._node.children.append(node)
+        return table
+
+    def _check_not_windowed(self, operation: str) -> None:
+        if self._node.windows is not None:
+            raise TypeError(f"{operation} is not supported on the windowed table {self.name!r}")
 
     @property
     def name(self) -> str:

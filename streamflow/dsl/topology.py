@@ -27,16 +27,26 @@ from streamflow.topics import Topic
 
 __all__ = [
     "AggregateNode",
+    "BranchNode",
+    "BranchOutputNode",
     "FilterNode",
+    "FlatMapNode",
     "FlatMapValuesNode",
     "MapNode",
     "MapValuesNode",
+    "MergeNode",
     "Node",
     "PeekNode",
     "SelectKeyNode",
     "SinkNode",
     "SourceNode",
+    "StoreNode",
+    "StreamTableJoinNode",
     "Subtopology",
+    "TableFilterNode",
+    "TableJoinNode",
+    "TableMapValuesNode",
+    "TableSourceNode",
     "Topology",
     "TopologyBuilder",
     "retry_topic_name",
@@ -147,29 +157,135 @@ class SinkNode(Node):
 
 
 @dataclass(eq=False)
-class AggregateNode(Node):
-    """Folds the records of each key into a table: ``aggregator(key, value, aggregate)``.
+class FlatMapNode(Node):
+    """Replaces each record by the ``(key, value)`` pairs of ``mapper(key, value)``."""
 
-    The table is stored under ``store`` (RocksDB, one database per partition) with a
-    compacted changelog topic; its children receive every update as ``(key, new_aggregate)``.
+    mapper: Callable[[Any, Any], Iterable[tuple[Any, Any]]] = None  # type: ignore[assignment]
+    kind = "flat_map"
+
+
+@dataclass(eq=False)
+class MergeNode(Node):
+    """Passes on the records of all its parents (``stream.merge(other)``)."""
+
+    kind = "merge"
+
+
+@dataclass(eq=False)
+class BranchNode(Node):
+    """Sends each record to the first branch whose predicate holds (``stream.branch``).
+
+    ``children`` are the branches' :class:`BranchOutputNode` s, in predicate order; with
+    ``default`` a last branch takes the records no predicate took.
+    """
+
+    predicates: list[Callable[[Any, Any], bool]] = field(default_factory=list)
+    default: bool = False
+    kind = "branch"
+
+
+@dataclass(eq=False)
+class BranchOutputNode(Node):
+    """One branch of a :class:`BranchNode`: passes on what the branch node sends it."""
+
+    kind = "branch_output"
+
+
+@dataclass(eq=False)
+class StoreNode(Node):
+    """A node that keeps a table: a store (RocksDB, one database per partition) named
+    ``store`` with the compacted changelog topic ``<app-id>-<store>-changelog``.
+
+    Its children receive every update of the table as ``(key, new_value)``; a deleted key
+    as ``(key, None)``.
     """
 
     store: str = ""
-    initializer: Callable[[], Any] = None  # type: ignore[assignment]
-    aggregator: Callable[[Any, Any, Any], Any] = None  # type: ignore[assignment]
     key_codec: Codec = None  # type: ignore[assignment]
     value_codec: Codec = None  # type: ignore[assignment]
-    #: Time windows of a windowed aggregation (keys are then ``Windowed``), else ``None``.
+    #: Time windows of a windowed table (keys are then ``Windowed``), else ``None``.
     windows: TimeWindows | None = None
-    kind = "aggregate"
 
     def describe(self) -> str:
-        return f"{self.name} (aggregate into table: {self.store})"
+        return f"{self.name} ({self.kind} into table: {self.store})"
+
+
+@dataclass(eq=False)
+class AggregateNode(StoreNode):
+    """Folds the records of each key into a table: ``aggregator(key, value, aggregate)``."""
+
+    initializer: Callable[[], Any] = None  # type: ignore[assignment]
+    aggregator: Callable[[Any, Any, Any], Any] = None  # type: ignore[assignment]
+    kind = "aggregate"
+
+
+@dataclass(eq=False)
+class TableSourceNode(StoreNode):
+    """Keeps the latest value of each key of a stream as a table; ``None`` deletes the key."""
+
+    kind = "table"
+
+
+@dataclass(eq=False)
+class TableFilterNode(StoreNode):
+    """A table of the keys of its parent table whose values pass ``predicate(key, value)``."""
+
+    predicate: Callable[[Any, Any], bool] = None  # type: ignore[assignment]
+    kind = "table_filter"
+
+
+@dataclass(eq=False)
+class TableMapValuesNode(StoreNode):
+    """A table of ``mapper(value)`` for every value of its parent table."""
+
+    mapper: Callable[[Any], Any] = None  # type: ignore[assignment]
+    kind = "table_map_values"
+
+
+@dataclass(eq=False)
+class StreamTableJoinNode(Node):
+    """Joins each record with the value of its key in table ``table``, read when the record
+    is processed: ``joiner(value, table_value)``. Inner joins drop records whose key is not
+    in the table; left joins pass ``None`` as the table value.
+    """
+
+    table: str = ""
+    joiner: Callable[[Any, Any], Any] = None  # type: ignore[assignment]
+    left: bool = False
+    kind = "join"
+
+    def describe(self) -> str:
+        how = "left join" if self.left else "join"
+        return f"{self.name} ({how} with table: {self.table})"
+
+
+@dataclass(eq=False)
+class TableJoinNode(StoreNode):
+    """A table joining two tables by key: every update on either side updates the result.
+
+    ``how`` is ``"inner"`` (both sides present), ``"left"`` (the left side present) or
+    ``"outer"`` (either); ``joiner(left_value, right_value)`` gets ``None`` for a missing
+    side. A key whose result is gone is deleted (and emitted as ``(key, None)``).
+    """
+
+    left_parent: Node = None  # type: ignore[assignment]
+    right_parent: Node = None  # type: ignore[assignment]
+    left_store: str = ""
+    right_store: str = ""
+    joiner: Callable[[Any, Any], Any] = None  # type: ignore[assignment]
+    how: str = "inner"
+    kind = "table_join"
 
 
 @dataclass
 class Subtopology:
-    """The operators driven by one source topic, with the tables and topics it touches."""
+    """The operators driven by one or more co-partitioned source topics, with the tables and
+    topics they touch.
+
+    Sources that share a table (a join reads the table another source updates) form one
+    sub-topology: partition *p* of each of them is processed by the same task, which holds
+    partition *p* of the table.
+    """
 
     index: int
     source: SourceNode
@@ -177,10 +293,16 @@ class Subtopology:
     on_error: ErrorPolicy = field(default_factory=DeadLetter)
     #: Where failing records go; ``None``: the app's dead-letter topic.
     dead_letter_topic: str | None = None
+    #: Every source, ``source`` first.
+    sources: list[SourceNode] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            self.sources = [self.source]
 
     def nodes(self) -> Iterator[Node]:
-        """All nodes reachable from the source, depth first, the source included."""
-        stack = [self.source]
+        """All nodes reachable from the sources, depth first, each once, sources included."""
+        stack = list(reversed(self.sources))
         seen: set[int] = set()
         while stack:
             node = stack.pop()
@@ -191,9 +313,9 @@ class Subtopology:
             stack.extend(reversed(node.children))
 
     @property
-    def stores(self) -> list[AggregateNode]:
+    def stores(self) -> list[StoreNode]:
         """Tables updated by this sub-topology."""
-        return [n for n in self.nodes() if isinstance(n, AggregateNode)]
+        return [n for n in self.nodes() if isinstance(n, StoreNode)]
 
     @property
     def sinks(self) -> list[SinkNode]:
@@ -209,7 +331,7 @@ class Topology:
     subtopologies: list[Subtopology]
 
     @property
-    def stores(self) -> list[AggregateNode]:
+    def stores(self) -> list[StoreNode]:
         """Every table of the topology (retry sub-topologies update the same tables)."""
         return [
             store
@@ -221,7 +343,7 @@ class Topology:
     @property
     def internal_topics(self) -> list[Topic]:
         """Repartition topics the runtime must create."""
-        return [s.source.topic for s in self.subtopologies if s.source.internal]
+        return [source.topic for s in self.subtopologies for source in s.sources if source.internal]
 
     def describe(self) -> str:
         """A text drawing of the plan, one sub-topology per block.
@@ -239,13 +361,32 @@ class Topology:
         lines = [f"Topology {self.app_id}"]
         for sub in self.subtopologies:
             lines.append(f"  Sub-topology {sub.index}")
-            self._describe_node(sub.source, 2, lines)
+            described: set[int] = set()
+            for source in sub.sources:
+                self._describe_node(source, 2, lines, described)
         return "\n".join(lines)
 
-    def _describe_node(self, node: Node, depth: int, lines: list[str]) -> None:
+    def _describe_node(self, node: Node, depth: int, lines: list[str], seen: set[int]) -> None:
+        if id(node) in seen:  # a node with two parents (a join, a merge) is drawn once
+            lines.append("  " * depth + f"{node.name} (see above)")
+            return
+        seen.add(id(node))
         lines.append("  " * depth + node.describe())
         for child in node.children:
-            self._describe_node(child, depth + 1, lines)
+            self._describe_node(child, depth + 1, lines, seen)
+
+
+def _tables_touched(source: SourceNode) -> set[str]:
+    """Tables the operators below ``source`` update or read (up to the next topic)."""
+    tables: set[str] = set()
+    for node in Subtopology(0, source).nodes():
+        if isinstance(node, StoreNode):
+            tables.add(node.store)
+        if isinstance(node, StreamTableJoinNode):
+            tables.add(node.table)
+        if isinstance(node, TableJoinNode):
+            tables.update((node.left_store, node.right_store))
+    return tables
 
 
 def retry_topic_name(app_id: str, topic: str, attempt: int) -> str:
@@ -267,9 +408,14 @@ class TopologyBuilder:
     'filter-2'
     """
 
-    def __init__(self, app_id: str) -> None:
+    def __init__(self, app_id: str, partitions: int = 8) -> None:
         self.app_id = app_id
+        #: Partitions of topics declared without a count (the app's default).
+        self.partitions = partitions
         self.sources: list[SourceNode] = []
+        #: Per upstream node, the stream read back from the repartition topic that re-keyed
+        #: it for a join or table: a second join of the same stream reuses it.
+        self.repartitioned_by_key: dict[int, Any] = {}
         self._counter = 0
         self._names: set[str] = set()
 
@@ -289,23 +435,37 @@ class TopologyBuilder:
         return node
 
     def build(self) -> Topology:
-        """Freeze the graph into sub-topologies, one per source, plus one per retry topic.
+        """Freeze the graph into sub-topologies, plus one per retry topic.
 
-        A repartitioned stream keeps the error policy and dead-letter topic of the stream
-        it came from, unless its source says otherwise.
+        Sources whose operators share a table (a stream joined with a table, two streams
+        merged into one aggregate) form one sub-topology; they must be co-partitioned (the
+        same number of partitions), or the build fails with what to change. A repartitioned
+        stream keeps the error policy and dead-letter topic of the stream it came from,
+        unless its source says otherwise.
         """
         subtopologies: list[Subtopology] = []
         inherited: dict[str, Subtopology] = {}
-        for source in self.sources:
-            upstream = inherited.get(source.topic.name)
+        for sources in self._components():
+            primary = sources[0]
+            upstream = next(
+                (inherited[s.topic.name] for s in sources if s.topic.name in inherited), None
+            )
+            explicit = [s.on_error for s in sources if s.on_error is not None]
+            if len(sources) > 1 and any(isinstance(policy, Retry) for policy in explicit):
+                raise ValueError(
+                    "Retry is not supported on sub-topologies of several sources (joins, "
+                    f"merges into one table: {', '.join(s.topic.name for s in sources)}) yet; "
+                    "use on_error=DeadLetter() or Stop() there"
+                )
             sub = Subtopology(
                 len(subtopologies),
-                source,
-                on_error=source.on_error
+                primary,
+                on_error=(explicit[0] if explicit else None)
                 or (upstream.on_error if upstream else None)
                 or DeadLetter(),
-                dead_letter_topic=source.topic.dead_letter_topic
+                dead_letter_topic=primary.topic.dead_letter_topic
                 or (upstream.dead_letter_topic if upstream else None),
+                sources=sources,
             )
             subtopologies.append(sub)
             for sink in sub.sinks:
@@ -319,6 +479,43 @@ class TopologyBuilder:
             if isinstance(sub.on_error, Retry):
                 subtopologies.extend(self._retry_subtopologies(sub, len(subtopologies)))
         return Topology(self.app_id, subtopologies)
+
+    def _components(self) -> list[list[SourceNode]]:
+        """The sources grouped by the tables their operators share, in declaration order."""
+        group = list(range(len(self.sources)))
+
+        def find(i: int) -> int:
+            while group[i] != i:
+                group[i] = group[group[i]]
+                i = group[i]
+            return i
+
+        owner: dict[str, int] = {}  # table -> a source whose operators touch it
+        for index, source in enumerate(self.sources):
+            for table in _tables_touched(source):
+                if table in owner:
+                    group[find(index)] = find(owner[table])
+                else:
+                    owner[table] = index
+        components: dict[int, list[SourceNode]] = {}
+        for index, source in enumerate(self.sources):
+            components.setdefault(find(index), []).append(source)
+        ordered = sorted(components.values(), key=lambda c: self.sources.index(c[0]))
+        for sources in ordered:
+            self._check_copartitioned(sources)
+        return ordered
+
+    def _check_copartitioned(self, sources: list[SourceNode]) -> None:
+        counts = {s.topic.name: s.topic.partitions or self.partitions for s in sources}
+        if len(set(counts.values())) > 1:
+            listed = ", ".join(f"{name} ({n} partitions)" for name, n in counts.items())
+            raise ValueError(
+                f"topics joined in app {self.app_id!r} are not co-partitioned: {listed}. "
+                "Records of one key must be in the same partition on every side: declare "
+                "the topics with the same partitions=..., or re-key one side into a "
+                "repartition topic first (stream.group_by_key(), or "
+                "app.stream(topic).to_table(...) after a select_key)"
+            )
 
     def _retry_subtopologies(self, sub: Subtopology, first_index: int) -> list[Subtopology]:
         """One sub-topology per retry attempt, running ``sub``'s operators again."""

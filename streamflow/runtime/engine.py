@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import os
 import signal
@@ -87,6 +88,21 @@ async def _wait_until_due(fetched: Sequence[Fetched]) -> None:
         await asyncio.sleep(delay)
 
 
+def _per_topic(
+    task: SubtopologyTask, records: Sequence[ConsumedRecord]
+) -> list[tuple[str, int, int, int]]:
+    """``(topic, next offset, record count, oldest timestamp)`` of each topic of a batch."""
+    seen: dict[str, list[int]] = {}
+    for record in records:
+        entry = seen.get(record.topic)
+        if entry is None:
+            seen[record.topic] = [record.offset + 1, 1, record.timestamp_ms]
+        else:
+            entry[0] = record.offset + 1
+            entry[1] += 1
+    return [(topic or task.source.name, *entry) for topic, entry in seen.items()]
+
+
 class _FaustApp(faust.App):
     """faust's App with streamflow's commit barrier installed on its consumer and producer."""
 
@@ -126,7 +142,9 @@ class Runtime:
         self._next_offsets: dict[TP, int] = {}
         # Sends not yet known to be acknowledged, by transactional id (None: no transactions).
         self._unconfirmed: dict[str | None, list[Sent]] = defaultdict(list)
-        self._source_topics = {sub.source.topic.name for sub in self.topology.subtopologies}
+        self._source_topics = {
+            source.topic.name for sub in self.topology.subtopologies for source in sub.sources
+        }
         self._inboxes: dict[str, asyncio.Queue[Fetched]] = {}
         # Bumped at the start of every rebalance (see assignment_epoch).
         self._epoch = 0
@@ -233,27 +251,32 @@ class Runtime:
             partitions=self.app.partitions,
         )
 
-    def _faust_topic(self, fapp: faust.App, topic: Topic, *, raw: bool = True):
+    def _faust_topic(self, fapp: faust.App, topic: Topic, *more: Topic, raw: bool = True):
         return fapp.topic(
             topic.name,
+            *(t.name for t in more),
             key_serializer="raw" if raw else faust_serializer(topic.key_codec),
             value_serializer="raw" if raw else faust_serializer(topic.value_codec),
             partitions=topic.partitions or self.app.partitions,
-            internal=topic.internal,
+            internal=topic.internal and all(t.internal for t in more),
             config=topic.config or None,
         )
 
     def _add_subtopology(self, fapp: faust.App, sub) -> None:
         failures = FailureRouter(self.app.id, sub, self.app.dead_letter_topic, self.metrics)
         task = SubtopologyTask(sub, self.tables, failures)
-        for node in sub.stores:
-            self._tables_fed_by[sub.source.topic.name].append(self.tables[node.store])
+        for source in sub.sources:
+            for node in sub.stores:
+                self._tables_fed_by[source.topic.name].append(self.tables[node.store])
         self.tasks.append(task)
-        source = self._faust_topic(fapp, sub.source.topic)
+        # One agent subscribed to every source topic of the sub-topology: faust assigns
+        # partition p of co-partitioned topics to one worker, with one producer for p.
+        source = self._faust_topic(fapp, *(s.topic for s in sub.sources))
         batch_size = self.app.batch_size
 
         inbox: asyncio.Queue[Fetched] = asyncio.Queue(maxsize=INBOX_BATCHES)
-        self._inboxes[sub.source.topic.name] = inbox
+        for each in sub.sources:
+            self._inboxes[each.topic.name] = inbox
 
         async def run_subtopology(stream) -> None:
             # The agent only keeps faust subscribed to the topic and supervised; records
@@ -295,7 +318,8 @@ class Runtime:
             )
 
         for sub in self.topology.subtopologies:
-            add(sub.source.topic)
+            for source in sub.sources:
+                add(source.topic)
             for sink in sub.sinks:
                 add(sink.topic)
         for spec in self.app.agents:
@@ -344,18 +368,12 @@ class Runtime:
                         )
                     sent = await task.process(partition, records, sender)
                     self._unconfirmed[transactional_id].extend(sent)
-                    self.metrics.batch_processed(
-                        task.source.name,
-                        partition,
-                        len(records),
-                        time.perf_counter() - started,
-                        records[0].timestamp_ms,
-                    )
+                    seconds = time.perf_counter() - started
+                    for topic, next_offset, count, oldest in _per_topic(task, records):
+                        self.metrics.batch_processed(topic, partition, count, seconds, oldest)
+                        # aiokafka's TopicPartition: these keys end up in its offset commit.
+                        self._next_offsets[TopicPartition(topic, partition)] = next_offset
                     await asyncio.sleep(0)  # let table views and heartbeats in between
-                    # aiokafka's TopicPartition: these keys end up in its offset commit.
-                    self._next_offsets[TopicPartition(task.source.name, partition)] = (
-                        records[-1].offset + 1
-                    )
             finally:
                 # Also when a later partition stopped the worker: what earlier partitions
                 # produced must be sent before their offsets are committed.
@@ -371,7 +389,7 @@ class Runtime:
         """
         generation = self.faust.consumer_generation_id
         assignment = self.faust.consumer.assignment()
-        by_partition: dict[int, list[ConsumedRecord]] = defaultdict(list)
+        by_tp: dict[Any, list[ConsumedRecord]] = defaultdict(list)
         taken: dict[Any, int] = {}  # one past the last record taken, per partition
         for batch in fetched:
             if batch.generation != generation or batch.tp not in assignment:
@@ -383,11 +401,22 @@ class Runtime:
             if not records:
                 continue
             taken[batch.tp] = records[-1].offset + 1
-            by_partition[batch.tp.partition].extend(
-                ConsumedRecord(r.key, r.value, r.timestamp, r.offset, r.headers or ())
+            topic = batch.tp.topic
+            by_tp[batch.tp].extend(
+                ConsumedRecord(r.key, r.value, r.timestamp, r.offset, r.headers or (), topic)
                 for r in records
             )
-        return {p: records for p, records in by_partition.items() if records}
+        by_partition: dict[int, list[list[ConsumedRecord]]] = defaultdict(list)
+        for tp, records in by_tp.items():
+            by_partition[tp.partition].append(records)
+        # Records of co-partitioned topics interleave by timestamp, each topic's own order
+        # kept (as Kafka Streams picks the partition whose next record is oldest).
+        return {
+            partition: lists[0]
+            if len(lists) == 1
+            else list(heapq.merge(*lists, key=lambda r: r.timestamp_ms))
+            for partition, lists in by_partition.items()
+        }
 
     def _install_stable_highwaters(self, consumer) -> None:
         """Recover tables up to the last committed record of their changelogs.

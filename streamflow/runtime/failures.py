@@ -102,7 +102,7 @@ class FailureRouter:
         record = records[failure.source_index]
         kind = type(failure.error).__name__
         raise ProcessingStopped(
-            f"record {self.source}[{partition}]@{record.offset} failed in step "
+            f"record {record.topic or self.source}[{partition}]@{record.offset} failed in step "
             f"{failure.step!r}: {kind}: {failure.error}. The error policy is Stop, so the "
             "worker stops without committing it; fix the code or the data, then start the "
             "worker again to process it (or use on_error=DeadLetter() to skip such records)."
@@ -125,6 +125,7 @@ class FailureRouter:
                 continue
             seen.add(failure.source_index)
             record = records[failure.source_index]
+            source = record.topic or self.source
             headers = self._failure_headers(partition, record, failure)
             out = (record.key, record.value, record.timestamp_ms)
             if self._retries(failure):
@@ -139,17 +140,17 @@ class FailureRouter:
                     ]
                 )
                 action = f"retrying (attempt {self.attempt + 1})"
-                self.metrics.record_retried(self.source, self.attempt + 1)
+                self.metrics.record_retried(source, self.attempt + 1)
             else:
                 if self.attempt:  # how many retries it had
                     headers.append((RETRY_ATTEMPT, str(self.attempt).encode()))
                 letters[0].append(out)
                 letters[1].append(headers)
                 action = "dead-lettering"
-                self.metrics.records_failed(self.source, failure.step, 1)
+                self.metrics.records_failed(source, failure.step, 1)
             log.warning(
                 "Record %s[%d]@%d failed in step %s, %s: %s: %s",
-                self.source,
+                source,
                 partition,
                 record.offset,
                 failure.step,
@@ -185,7 +186,8 @@ class FailureRouter:
             own = [(k, v) for k, v in info.headers if k not in _RETRY_HEADERS]
             origin = (info.source_topic, info.source_partition, info.source_offset)
         else:
-            own, origin = list(record.headers), (self.source, partition, record.offset)
+            own = list(record.headers)
+            origin = (record.topic or self.source, partition, record.offset)
         topic, source_partition, offset = origin
         return [
             *own,

@@ -20,26 +20,36 @@ Example:
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from streamflow.codecs.windowed import window_start
 from streamflow.dsl.topology import (
     AggregateNode,
+    BranchNode,
+    BranchOutputNode,
     FilterNode,
+    FlatMapNode,
     FlatMapValuesNode,
     MapNode,
     MapValuesNode,
+    MergeNode,
     Node,
     PeekNode,
     SelectKeyNode,
     SinkNode,
     SourceNode,
+    StoreNode,
+    StreamTableJoinNode,
+    TableFilterNode,
+    TableJoinNode,
+    TableMapValuesNode,
+    TableSourceNode,
 )
-from streamflow.runtime.batch import BatchContext, TableBatch
+from streamflow.runtime.batch import DELETED, BatchContext, TableBatch
 
-__all__ = ["Push", "SinkEncodeError", "compile_node"]
+__all__ = ["Push", "SinkEncodeError", "compile_node", "compile_sources"]
 
 Record = tuple[Any, Any, int, int]
 Push = Callable[[list[Record], BatchContext], None]
@@ -53,14 +63,46 @@ def compile_node(node: Node, terminal: Push | None = None) -> Push:
 
     ``terminal`` (tests) receives the output of a node without children.
     """
-    children = [compile_node(child, terminal) for child in node.children]
-    if not children and terminal is not None:
-        children = [terminal]
-    forward = _fan_out(children)
-    compiler = _COMPILERS.get(type(node))
-    if compiler is None:
-        raise TypeError(f"no runtime operator for {type(node).__name__}")
-    return compiler(node, forward)
+    return _Compiler(terminal).compile(node, None)
+
+
+def compile_sources(sources: Sequence[SourceNode]) -> list[Push]:
+    """Compile the sources of one sub-topology: one push per source, in order.
+
+    A node below several sources (a merge, a table join) is compiled once and keeps one
+    state, whichever source feeds it.
+    """
+    compiler = _Compiler(None)
+    return [compiler.compile(source, None) for source in sources]
+
+
+class _Compiler:
+    """Compiles a plan graph once per node: nodes with two parents get one instance."""
+
+    def __init__(self, terminal: Push | None) -> None:
+        self.terminal = terminal
+        self.compiled: dict[int, Any] = {}
+
+    def compile(self, node: Node, parent: Node | None) -> Push:
+        compiled = self.compiled.get(id(node))
+        if compiled is None:
+            compiled = self.compiled[id(node)] = self._build(node)
+        if isinstance(node, TableJoinNode):
+            left, right = compiled
+            return left if parent is node.left_parent else right
+        return compiled
+
+    def _build(self, node: Node) -> Any:
+        children = [self.compile(child, node) for child in node.children]
+        if isinstance(node, BranchNode):
+            return _branch(node, children)
+        if not children and self.terminal is not None:
+            children = [self.terminal]
+        forward = _fan_out(children)
+        compiler = _COMPILERS.get(type(node))
+        if compiler is None:
+            raise TypeError(f"no runtime operator for {type(node).__name__}")
+        return compiler(node, forward)
 
 
 def _fan_out(children: list[Push]) -> Push:
@@ -317,6 +359,165 @@ def _expire_windows(state: TableBatch, before_start: int) -> None:
             state.delete(state.decode_key(raw))
 
 
+def _pass(node: Node, forward: Push) -> Push:
+    return forward
+
+
+def _flat_map(node: FlatMapNode, forward: Push) -> Push:
+    mapper = node.mapper
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        out: list[Record] = []
+        for key, value, ts, src in records:
+            try:
+                out.extend((k, v, ts, src) for k, v in mapper(key, value))
+            except Exception as exc:
+                ctx.fail(src, exc, node.name)
+        if out:
+            forward(out, ctx)
+
+    return push
+
+
+def _branch(node: BranchNode, branches: list[Push]) -> Push:
+    """Each record to the first branch whose predicate holds (or the default branch)."""
+    predicates = node.predicates
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        routed: list[list[Record]] = [[] for _ in branches]
+        for record in records:
+            key, value = record[0], record[1]
+            try:
+                index = next(
+                    (i for i, predicate in enumerate(predicates) if predicate(key, value)),
+                    len(predicates) if node.default else None,
+                )
+            except Exception as exc:
+                ctx.fail(record[3], exc, node.name)
+                continue
+            if index is not None:
+                routed[index].append(record)
+        for branch, out in zip(branches, routed, strict=True):
+            if out:
+                branch(out, ctx)
+
+    return push
+
+
+def _none() -> None:
+    return None
+
+
+def _table_update(node: StoreNode, forward: Push, derive: Callable[[Any, Any], Any]) -> Push:
+    """A table keeping ``derive(key, value)`` per key: ``None`` deletes the key.
+
+    Every change goes downstream as ``(key, new_value)``, a deletion as ``(key, None)``
+    (only for a key that was there).
+    """
+    store_name = node.store
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        state = ctx.table(store_name)
+        updated = state.updated
+        out = []
+        add = out.append
+        for key, value, ts, src in records:
+            if key is None:
+                ctx.dropped += 1  # a table has no row for a record without a key
+                continue
+            try:
+                new = derive(key, value)
+            except Exception as exc:
+                ctx.fail(src, exc, node.name)
+                continue
+            if new is None:
+                if state.load(key, _none) is None:
+                    continue
+                updated[key] = DELETED
+                add((key, None, ts, src))
+            else:
+                updated[key] = new
+                add((key, new if isinstance(new, _IMMUTABLE) else copy.deepcopy(new), ts, src))
+        if out:
+            forward(out, ctx)
+
+    return push
+
+
+def _table_source(node: TableSourceNode, forward: Push) -> Push:
+    return _table_update(node, forward, lambda key, value: value)
+
+
+def _table_filter(node: TableFilterNode, forward: Push) -> Push:
+    predicate = node.predicate
+    return _table_update(
+        node, forward, lambda k, v: v if v is not None and predicate(k, v) else None
+    )
+
+
+def _table_map_values(node: TableMapValuesNode, forward: Push) -> Push:
+    mapper = node.mapper
+    return _table_update(node, forward, lambda k, v: None if v is None else mapper(v))
+
+
+def _stream_table_join(node: StreamTableJoinNode, forward: Push) -> Push:
+    joiner = node.joiner
+    table_name = node.table
+    left = node.left
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        table = ctx.table(table_name)
+        out = []
+        add = out.append
+        for key, value, ts, src in records:
+            if key is None:
+                ctx.dropped += 1  # no key, nothing to look up (as Kafka Streams)
+                continue
+            other = table.load(key, _none)
+            if other is None and not left:
+                continue
+            try:
+                add((key, joiner(value, other), ts, src))
+            except Exception as exc:
+                ctx.fail(src, exc, node.name)
+        if out:
+            forward(out, ctx)
+
+    return push
+
+
+_JOIN_PRESENT = {
+    "inner": lambda left, right: left is not None and right is not None,
+    "left": lambda left, right: left is not None,
+    "outer": lambda left, right: left is not None or right is not None,
+}
+
+
+def _table_join(node: TableJoinNode, forward: Push) -> tuple[Push, Push]:
+    """The two inputs of a table-table join: an update of one side reads the other."""
+    present = _JOIN_PRESENT[node.how]
+    joiner = node.joiner
+
+    def side(this_is_left: bool) -> Push:
+        other_store = node.right_store if this_is_left else node.left_store
+
+        def derive_from(other: TableBatch) -> Callable[[Any, Any], Any]:
+            def derive(key: Any, value: Any) -> Any:
+                other_value = other.load(key, _none)
+                left, right = (value, other_value) if this_is_left else (other_value, value)
+                return joiner(left, right) if present(left, right) else None
+
+            return derive
+
+        def push(records: list[Record], ctx: BatchContext) -> None:
+            update = _table_update(node, forward, derive_from(ctx.table(other_store)))
+            update(records, ctx)
+
+        return push
+
+    return side(True), side(False)
+
+
 _COMPILERS: dict[type, Callable[[Any, Push], Push]] = {
     SourceNode: _source,
     FilterNode: _filter,
@@ -327,4 +528,12 @@ _COMPILERS: dict[type, Callable[[Any, Push], Push]] = {
     PeekNode: _peek,
     SinkNode: _sink,
     AggregateNode: _aggregate,
+    FlatMapNode: _flat_map,
+    MergeNode: _pass,
+    BranchOutputNode: _pass,
+    TableSourceNode: _table_source,
+    TableFilterNode: _table_filter,
+    TableMapValuesNode: _table_map_values,
+    StreamTableJoinNode: _stream_table_join,
+    TableJoinNode: _table_join,
 }

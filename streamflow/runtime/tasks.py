@@ -21,7 +21,7 @@ from typing import Any
 from streamflow.dsl.topology import AggregateNode, Subtopology
 from streamflow.runtime.batch import DELETED, MISSING, BatchContext, Failure, TableBatch
 from streamflow.runtime.failures import FailureRouter
-from streamflow.runtime.processors import compile_node
+from streamflow.runtime.processors import compile_sources
 from streamflow.runtime.sender import RecordSender, Sent
 from streamflow.state.base import TableStore
 
@@ -39,6 +39,8 @@ class ConsumedRecord:
     timestamp_ms: int
     offset: int
     headers: Sequence[tuple[str, bytes]] = ()
+    #: The source topic; empty for the sub-topology's first (or only) source.
+    topic: str = ""
 
 
 class TableRuntime:
@@ -129,7 +131,13 @@ class SubtopologyTask:
         self.failures = failures
         self.source = subtopology.source.topic
         self.tables = tables
-        self.push = compile_node(subtopology.source)
+        pushes = compile_sources(subtopology.sources)
+        #: Per source topic: its topic declaration (codecs) and the push of its operators.
+        self._inputs = {
+            source.topic.name: (source.topic, push)
+            for source, push in zip(subtopology.sources, pushes, strict=True)
+        }
+        self._inputs[""] = self._inputs[self.source.name]
         self.processed = 0
         self.failed = 0
 
@@ -172,9 +180,8 @@ class SubtopologyTask:
         skip: dict[int, Failure] = {}
         while True:
             ctx = BatchContext(partition, lambda name: self.tables[name].batch(partition))
-            decoded = self._decode(records, ctx, skip)
-            if decoded:
-                self.push(decoded, ctx)
+            for topic, decoded in self._decode(records, ctx, skip):
+                self._inputs[topic][1](decoded, ctx)
             new = [f for f in ctx.failures if f.source_index not in skip]
             for failure in new:
                 skip.setdefault(failure.source_index, failure)
@@ -184,21 +191,28 @@ class SubtopologyTask:
 
     def _decode(
         self, records: list[ConsumedRecord], ctx: BatchContext, skip: Container[int] = ()
-    ) -> list[tuple]:
-        decode_key = self.source.decode_key
-        decode_value = self.source.decode_value
-        out = []
-        add = out.append
+    ) -> list[tuple[str, list[tuple]]]:
+        """Decode ``records`` into runs of consecutive records of one source topic each."""
+        runs: list[tuple[str, list[tuple]]] = []
+        current_topic: str | None = None
+        decode_key = decode_value = None
+        out: list[tuple] = []
         for index, record in enumerate(records):
             if index in skip:
                 continue
+            if record.topic != current_topic:
+                current_topic = record.topic
+                topic = self._inputs[current_topic][0]
+                decode_key, decode_value = topic.decode_key, topic.decode_value
+                out = []
+                runs.append((current_topic, out))
             try:
-                add(
+                out.append(
                     (decode_key(record.key), decode_value(record.value), record.timestamp_ms, index)
                 )
             except Exception as exc:
                 ctx.fail(index, exc, "decode")
-        return out
+        return [(topic, decoded) for topic, decoded in runs if decoded]
 
     async def _write_table(
         self, table: TableRuntime, partition: int, batch: TableBatch, sender: RecordSender

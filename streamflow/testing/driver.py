@@ -125,7 +125,11 @@ class TestDriver:
         }
         own_topics = {s.dead_letter_topic for s in self.topology.subtopologies}
         self._dead_letter_topics = [app.dead_letter_topic, *sorted(own_topics - {None})]
-        self._consumers = [self._subtopology_consumer(sub) for sub in self.topology.subtopologies]
+        self._consumers = [
+            consumer
+            for sub in self.topology.subtopologies
+            for consumer in self._subtopology_consumers(sub)
+        ]
         self._consumers += [
             _Consumer(
                 spec.topic.name,
@@ -144,22 +148,28 @@ class TestDriver:
     def _declared_topics(self) -> dict[str, Topic]:
         topics = dict(self.app.topics)
         for sub in self.topology.subtopologies:
-            topics.setdefault(sub.source.topic.name, sub.source.topic)
+            for source in sub.sources:
+                topics.setdefault(source.topic.name, source.topic)
             for sink in sub.sinks:
                 topics.setdefault(sink.topic.name, sink.topic)
         return topics
 
-    def _subtopology_consumer(self, sub: Subtopology) -> _Consumer:
+    def _subtopology_consumers(self, sub: Subtopology) -> list[_Consumer]:
+        """One reader per source topic of ``sub``, all feeding the sub-topology's task."""
         failures = FailureRouter(
             self.app.id, sub, self.app.dead_letter_topic, self.metrics, clock=self._clock
         )
         task = SubtopologyTask(sub, self._tables, failures, clock=self._clock)
-        return _Consumer(
-            sub.source.topic.name,
-            waits_until_due=bool(sub.source.retry_attempt),
-            task=task,
-            tables=[self._tables[node.store] for node in sub.stores],
-        )
+        tables = [self._tables[node.store] for node in sub.stores]
+        return [
+            _Consumer(
+                source.topic.name,
+                waits_until_due=bool(source.retry_attempt),
+                task=task,
+                tables=tables,
+            )
+            for source in sub.sources
+        ]
 
     def _clock(self) -> float:
         return self._time
@@ -382,7 +392,12 @@ class TestDriver:
         assert consumer.task is not None
         sender = MemorySender(self._topics)
         consumed = ConsumedRecord(
-            record.key, record.value, record.timestamp, record.offset, list(record.headers)
+            record.key,
+            record.value,
+            record.timestamp,
+            record.offset,
+            list(record.headers),
+            record.topic,
         )
         await consumer.task.process(record.partition, [consumed], sender)
         await sender.flush()

@@ -38,11 +38,11 @@ def topic_roles(runtime: Runtime) -> dict[str, str]:
     """
     roles: dict[str, str] = {}
     for sub in runtime.topology.subtopologies:
-        source = sub.source
-        if source.retry_attempt:
-            roles[source.topic.name] = "retry"
-        else:
-            roles[source.topic.name] = "repartition" if source.internal else "source"
+        for source in sub.sources:
+            if source.retry_attempt:
+                roles[source.topic.name] = "retry"
+            else:
+                roles[source.topic.name] = "repartition" if source.internal else "source"
         for sink in sub.sinks:
             roles.setdefault(sink.topic.name, "sink")
     for spec in runtime.app.agents:

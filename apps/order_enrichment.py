@@ -1,0 +1,73 @@
+"""Order enrichment: a stream-table join, then revenue per region and per customer tier.
+
+orders (Avro, keyed by order id) -> keep PAID -> re-key by user (a repartition, added by the
+join) -> join with the ``customers`` table (read from the ``customers`` topic: the latest
+profile per user, a tombstone deletes the user) -> every enriched order to
+``enriched_orders`` -> re-key by region -> revenue per region in ``region-revenue``.
+Orders of users without a profile are dropped by the inner join; ``unknown_customer_orders``
+gets them through a left join, for follow-up.
+
+Run it:
+    $ streamflow worker apps/order_enrichment.py
+Feed it:
+    $ echo '{"user_id": "user-001", "name": "Ada", "region": "emea", "tier": "gold"}' | \\
+        streamflow produce --app apps/order_enrichment.py customers --key user_id
+Query it:
+    $ streamflow table get apps/order_enrichment.py customers user-001
+    $ streamflow table list apps/order_enrichment.py region-revenue
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import streamflow
+
+app = streamflow.App("order-enrichment")
+
+order_events = app.topic("order_events", key="str", value=streamflow.avro("order_event"))
+customer_profiles = app.topic("customers", key="str", value="json")
+enriched_orders = app.topic("enriched_orders", key="str", value="json")
+unknown_customer_orders = app.topic("unknown_customer_orders", key="str", value="json")
+
+
+def enrich(order: dict[str, Any], customer: dict[str, Any]) -> dict[str, Any]:
+    """An order with the profile of the customer who placed it.
+
+    >>> enrich({"order_id": "o1", "amount": Decimal("2.50")}, {"region": "emea", "tier": "gold"})
+    {'order_id': 'o1', 'amount': '2.50', 'region': 'emea', 'tier': 'gold'}
+    """
+    return {
+        "order_id": order["order_id"],
+        "amount": str(order["amount"]),
+        "region": customer["region"],
+        "tier": customer["tier"],
+    }
+
+
+customers = app.table_of(customer_profiles, name="customers")
+
+paid_by_user = (
+    app.stream(order_events)
+    .filter(lambda order_id, order: order["status"] == "PAID")
+    .select_key(lambda order_id, order: order["user_id"])
+)
+enriched = paid_by_user.join(customers, enrich, name="enrich")
+enriched.to(enriched_orders)
+
+(
+    paid_by_user.left_join(customers, lambda order, customer: customer, name="find-customer")
+    .filter(lambda user_id, customer: customer is None)
+    .map_values(lambda _: {"reason": "no customer profile"})
+    .to(unknown_customer_orders)
+)
+
+region_revenue = enriched.group_by(
+    lambda user_id, order: order["region"], name="orders-by-region"
+).aggregate(
+    lambda: Decimal("0.00"),
+    lambda region, order, total: total + Decimal(order["amount"]),
+    name="region-revenue",
+    value="decimal",
+)
