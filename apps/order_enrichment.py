@@ -5,7 +5,8 @@ join) -> join with the ``customers`` table (read from the ``customers`` topic: t
 profile per user, a tombstone deletes the user) -> every enriched order to
 ``enriched_orders`` -> re-key by region -> revenue per region in ``region-revenue``.
 Orders of users without a profile are dropped by the inner join; ``unknown_customer_orders``
-gets them through a left join, for follow-up.
+gets them through a left join, for follow-up. ``customers-per-region`` re-aggregates the
+customers table: a customer who moves leaves one region's count and joins another's.
 
 Run it:
     $ streamflow worker apps/order_enrichment.py
@@ -47,6 +48,9 @@ def enrich(order: dict[str, Any], customer: dict[str, Any]) -> dict[str, Any]:
 
 
 customers = app.table_of(customer_profiles, name="customers")
+customers_per_region = customers.group_by(
+    lambda user_id, customer: customer["region"], name="customers-by-region"
+).count(name="customers-per-region")
 
 paid_by_user = (
     app.stream(order_events)

@@ -18,7 +18,7 @@ Example:
 
 from streamflow.app import App
 from streamflow.codecs import Codec, avro
-from streamflow.dsl import GroupedStream, Stream, Table, Topology
+from streamflow.dsl import GroupedStream, GroupedTable, Stream, Table, Topology
 from streamflow.dsl.policies import DeadLetter, Retry, Stop
 from streamflow.dsl.windows import Windowed, hopping, tumbling
 from streamflow.topics import Topic
@@ -28,6 +28,7 @@ __all__ = [
     "Codec",
     "DeadLetter",
     "GroupedStream",
+    "GroupedTable",
     "Retry",
     "Stop",
     "Stream",

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from streamflow.codecs import Codec, resolve_codec
+from streamflow.codecs.change import ADD, ChangeCodec
 from streamflow.codecs.windowed import WindowedCodec
 from streamflow.dsl.topology import (
     AggregateNode,
@@ -55,6 +56,7 @@ from streamflow.dsl.topology import (
     TableFilterNode,
     TableJoinNode,
     TableMapValuesNode,
+    TableRegroupNode,
     TableSourceNode,
     TopologyBuilder,
 )
@@ -64,7 +66,7 @@ from streamflow.topics import Topic
 if TYPE_CHECKING:
     from streamflow.app import App
 
-__all__ = ["GroupedStream", "Stream", "Table"]
+__all__ = ["GroupedStream", "GroupedTable", "Stream", "Table"]
 
 
 def _require_callable(value: Any, what: str) -> None:
@@ -952,6 +954,52 @@ class Table:
         other._node.children.append(node)
         return table
 
+    def group_by(
+        self,
+        selector: Callable[[Any, Any], Any],
+        *,
+        key: Codec | str = "str",
+        value: Codec | str | None = None,
+        name: str | None = None,
+    ) -> GroupedTable:
+        """Re-group the table's rows by ``selector(key, value)`` to aggregate them again.
+
+        Unlike a grouped stream, a row that changes is *moved*: its old value is
+        subtracted from the aggregate of its old group and the new value added to its new
+        group (Kafka Streams' ``KGroupedTable``). Triggers a repartition through
+        ``<app-id>-<name>-repartition``; ``key``/``value`` are the codecs used there (the
+        value's default: the table's).
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> users = app.table_of(app.topic("users"), name="users")
+        >>> per_city = users.group_by(lambda user, u: u["city"]).count(name="users-per-city")
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("users", [("a", {"city": "Oslo"}), ("b", {"city": "Oslo"})])
+        ...     driver.pipe("users", "a", {"city": "Rome"})  # moves: Oslo 1, Rome 1
+        ...     driver.pipe("users", "b", None)  # deleted: Oslo 0
+        ...     sorted(driver.table("users-per-city").items())
+        [('Oslo', 0), ('Rome', 1)]
+        """
+        _require_callable(selector, "table group_by selector")
+        self._check_not_windowed("group_by")
+        builder = self._app.builder
+        regroup = TableRegroupNode(selector=selector)
+        builder.add(regroup, parent=self._node)
+        name = name or f"{self.name}-group-by"
+        value_codec = resolve_codec(value) if value is not None else self.value_codec
+        topic = Topic(
+            f"{self._app.id}-{name}-repartition",
+            key=resolve_codec(key),
+            value=ChangeCodec(value_codec),
+            internal=True,
+        )
+        builder.add(SinkNode(topic=topic, internal=True), parent=regroup)
+        source = SourceNode(topic=topic, internal=True)
+        builder.add(source, name=f"{name}-source")
+        return GroupedTable(self._app, source, topic.key_codec, value_codec)
+
     def _check_not_windowed(self, operation: str) -> None:
         if self._node.windows is not None:
             raise TypeError(f"{operation} is not supported on the windowed table {self.name!r}")
@@ -980,6 +1028,134 @@ class Table:
 
     def __repr__(self) -> str:
         return f"Table({self.name!r})"
+
+
+class GroupedTable:
+    """A table's rows grouped by a new key, ready to re-aggregate (``KGroupedTable``).
+
+    Each aggregation takes an ``adder`` for a row joining a group and a ``subtractor`` for
+    a row leaving it (its value changed or it was deleted).
+
+    >>> from decimal import Decimal
+    >>> from streamflow import App
+    >>> from streamflow.testing import TestDriver
+    >>> app = App("demo")
+    >>> balances = app.table_of(app.topic("balances"), name="balances")
+    >>> per_bank = balances.group_by(lambda account, b: b["bank"]).aggregate(
+    ...     lambda: Decimal("0"),
+    ...     lambda bank, b, total: total + Decimal(b["amount"]),
+    ...     lambda bank, b, total: total - Decimal(b["amount"]),
+    ...     name="per-bank", value="decimal")
+    >>> with TestDriver(app) as driver:
+    ...     driver.pipe("balances", "acc1", {"bank": "x", "amount": "10"})
+    ...     driver.pipe("balances", "acc2", {"bank": "x", "amount": "5"})
+    ...     driver.pipe("balances", "acc1", {"bank": "x", "amount": "7"})
+    ...     driver.table("per-bank")["x"]
+    Decimal('12')
+    """
+
+    def __init__(self, app: App, node: Node, key_codec: Codec, value_codec: Codec) -> None:
+        self._app = app
+        self._node = node
+        self._key_codec = key_codec
+        self._value_codec = value_codec
+
+    def aggregate(
+        self,
+        initializer: Callable[[], Any],
+        adder: Callable[[Any, Any, Any], Any],
+        subtractor: Callable[[Any, Any, Any], Any],
+        *,
+        name: str,
+        value: Codec | str = "json",
+    ) -> Table:
+        """Fold each group's rows into a table: ``adder(key, value, aggregate)`` for a row
+        joining the group, ``subtractor(key, value, aggregate)`` for one leaving it.
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> stock = app.table_of(app.topic("stock", value="json"), name="stock")
+        >>> per_shop = stock.group_by(lambda sku, s: s["shop"]).aggregate(
+        ...     lambda: 0, lambda shop, s, n: n + s["n"], lambda shop, s, n: n - s["n"],
+        ...     name="per-shop", value="int")
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("stock", "apple", {"shop": "north", "n": 3})
+        ...     driver.pipe("stock", "apple", {"shop": "south", "n": 2})
+        ...     sorted(driver.table("per-shop").items())
+        [('north', 0), ('south', 2)]
+        """
+        _require_callable(initializer, "aggregate initializer")
+        _require_callable(adder, "aggregate adder")
+        _require_callable(subtractor, "aggregate subtractor")
+
+        def aggregator(key: Any, change: tuple[str, Any], aggregate: Any) -> Any:
+            sign, row = change
+            return adder(key, row, aggregate) if sign == ADD else subtractor(key, row, aggregate)
+
+        node = AggregateNode(
+            store=name,
+            initializer=initializer,
+            aggregator=aggregator,
+            key_codec=self._key_codec,
+            value_codec=resolve_codec(value),
+        )
+        self._app.builder.add(node, parent=self._node, name=name)
+        return Table(self._app, node, node.key_codec, node.value_codec)
+
+    def count(self, *, name: str = "count") -> Table:
+        """The number of rows in each group.
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> users = app.table_of(app.topic("users"), name="users")
+        >>> per_plan = users.group_by(lambda k, u: u["plan"]).count(name="per-plan")
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("users", [("a", {"plan": "pro"}), ("a", {"plan": "free"})])
+        ...     sorted(driver.table("per-plan").items())
+        [('free', 1), ('pro', 0)]
+        """
+        return self.aggregate(
+            lambda: 0, lambda k, v, n: n + 1, lambda k, v, n: n - 1, name=name, value="int"
+        )
+
+    def reduce(
+        self,
+        adder: Callable[[Any, Any], Any],
+        subtractor: Callable[[Any, Any], Any],
+        *,
+        name: str,
+        value: Codec | str | None = None,
+    ) -> Table:
+        """Combine each group's rows: ``adder(aggregate, value)``, ``subtractor(aggregate,
+        value)``; a group's first row becomes its aggregate as is.
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> scores = app.table_of(app.topic("scores", value="json"), name="scores")
+        >>> total = scores.group_by(lambda player, s: s["team"], value="json").reduce(
+        ...     lambda t, s: {"team": s["team"], "points": t["points"] + s["points"]},
+        ...     lambda t, s: {"team": s["team"], "points": t["points"] - s["points"]},
+        ...     name="team-points")
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("scores", [("p1", {"team": "a", "points": 3}),
+        ...                                 ("p2", {"team": "a", "points": 4}),
+        ...                                 ("p1", {"team": "a", "points": 1})])
+        ...     driver.table("team-points")["a"]["points"]
+        5
+        """
+        _require_callable(adder, "reduce adder")
+        _require_callable(subtractor, "reduce subtractor")
+        first = _FIRST
+        return self.aggregate(
+            lambda: first,
+            lambda k, v, agg: v if agg is first else adder(agg, v),
+            lambda k, v, agg: subtractor(agg, v),
+            name=name,
+            value=value or self._value_codec,
+        )
 
 
 def _maybe_codec(codec: Codec | str | None) -> Codec | None:

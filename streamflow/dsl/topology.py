@@ -46,6 +46,7 @@ __all__ = [
     "TableFilterNode",
     "TableJoinNode",
     "TableMapValuesNode",
+    "TableRegroupNode",
     "TableSourceNode",
     "Topology",
     "TopologyBuilder",
@@ -240,6 +241,20 @@ class TableMapValuesNode(StoreNode):
 
     mapper: Callable[[Any], Any] = None  # type: ignore[assignment]
     kind = "table_map_values"
+
+
+@dataclass(eq=False)
+class TableRegroupNode(Node):
+    """Re-keys a table's updates by ``selector(key, value)`` for re-aggregation.
+
+    Below a table node it receives every change as ``(key, (old, new))`` and emits
+    ``(selector(key, old), ("-", old))`` and ``(selector(key, new), ("+", new))`` for the
+    values that exist, so the aggregate of the old group drops the old value and the new
+    group's adds the new one (Kafka Streams' ``KGroupedTable``).
+    """
+
+    selector: Callable[[Any, Any], Any] = None  # type: ignore[assignment]
+    kind = "table_group_by"
 
 
 @dataclass(eq=False)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from streamflow.codecs.change import ADD, SUBTRACT
 from streamflow.codecs.windowed import window_start
 from streamflow.dsl.topology import (
     AggregateNode,
@@ -45,6 +46,7 @@ from streamflow.dsl.topology import (
     TableFilterNode,
     TableJoinNode,
     TableMapValuesNode,
+    TableRegroupNode,
     TableSourceNode,
 )
 from streamflow.runtime.batch import DELETED, BatchContext, TableBatch
@@ -93,15 +95,20 @@ class _Compiler:
         return compiled
 
     def _build(self, node: Node) -> Any:
-        children = [self.compile(child, node) for child in node.children]
+        regroups = [c for c in node.children if isinstance(c, TableRegroupNode)]
+        children = [self.compile(c, node) for c in node.children if c not in regroups]
         if isinstance(node, BranchNode):
             return _branch(node, children)
-        if not children and self.terminal is not None:
+        if not children and not regroups and self.terminal is not None:
             children = [self.terminal]
         forward = _fan_out(children)
         compiler = _COMPILERS.get(type(node))
         if compiler is None:
             raise TypeError(f"no runtime operator for {type(node).__name__}")
+        if isinstance(node, StoreNode):
+            # A table's re-groupings get its changes, (key, (old, new)), not its updates.
+            changes = _fan_out([self.compile(c, node) for c in regroups]) if regroups else None
+            return compiler(node, forward, changes)
         return compiler(node, forward)
 
 
@@ -253,7 +260,7 @@ class SinkEncodeError(ValueError):
         return cls(message)
 
 
-def _aggregate(node: AggregateNode, forward: Push) -> Push:
+def _aggregate(node: AggregateNode, forward: Push, changes: Push | None = None) -> Push:
     if node.windows is not None:
         return _windowed_aggregate(node, forward)
     initializer = node.initializer
@@ -266,20 +273,31 @@ def _aggregate(node: AggregateNode, forward: Push) -> Push:
         updated = state.updated
         out = []
         add = out.append
+        changed: list[Record] = []
         for key, value, ts, src in records:
             if key is None:
                 ctx.dropped += 1  # like Kafka Streams, records without a key are not aggregated
                 continue
             try:
-                current = load(key, initializer)
-                new = aggregator(key, value, current)
+                if changes is None:
+                    current = load(key, initializer)
+                    new = aggregator(key, value, current)
+                else:
+                    old = load(key, _none)
+                    old = old if isinstance(old, _IMMUTABLE) else copy.deepcopy(old)
+                    new = aggregator(key, value, initializer() if old is None else old)
             except Exception as exc:
                 ctx.fail(src, exc, node.name)
                 continue
             updated[key] = new
-            add((key, new if isinstance(new, _IMMUTABLE) else copy.deepcopy(new), ts, src))
+            emitted = new if isinstance(new, _IMMUTABLE) else copy.deepcopy(new)
+            add((key, emitted, ts, src))
+            if changes is not None:
+                changed.append((key, (old, emitted), ts, src))
         if out:
             forward(out, ctx)
+        if changed:
+            changes(changed, ctx)
 
     return push
 
@@ -408,11 +426,17 @@ def _none() -> None:
     return None
 
 
-def _table_update(node: StoreNode, forward: Push, derive: Callable[[Any, Any], Any]) -> Push:
+def _table_update(
+    node: StoreNode,
+    forward: Push,
+    derive: Callable[[Any, Any], Any],
+    changes: Push | None = None,
+) -> Push:
     """A table keeping ``derive(key, value)`` per key: ``None`` deletes the key.
 
     Every change goes downstream as ``(key, new_value)``, a deletion as ``(key, None)``
-    (only for a key that was there).
+    (only for a key that was there); to ``changes`` (re-groupings) as
+    ``(key, (old_value, new_value))``.
     """
     store_name = node.store
 
@@ -421,6 +445,7 @@ def _table_update(node: StoreNode, forward: Push, derive: Callable[[Any, Any], A
         updated = state.updated
         out = []
         add = out.append
+        changed: list[Record] = []
         for key, value, ts, src in records:
             if key is None:
                 ctx.dropped += 1  # a table has no row for a record without a key
@@ -430,34 +455,65 @@ def _table_update(node: StoreNode, forward: Push, derive: Callable[[Any, Any], A
             except Exception as exc:
                 ctx.fail(src, exc, node.name)
                 continue
+            old = state.load(key, _none)
             if new is None:
-                if state.load(key, _none) is None:
+                if old is None:
                     continue
                 updated[key] = DELETED
                 add((key, None, ts, src))
             else:
                 updated[key] = new
-                add((key, new if isinstance(new, _IMMUTABLE) else copy.deepcopy(new), ts, src))
+                new = new if isinstance(new, _IMMUTABLE) else copy.deepcopy(new)
+                add((key, new, ts, src))
+            if changes is not None:
+                changed.append((key, (old, new), ts, src))
         if out:
             forward(out, ctx)
+        if changed:
+            changes(changed, ctx)
 
     return push
 
 
-def _table_source(node: TableSourceNode, forward: Push) -> Push:
-    return _table_update(node, forward, lambda key, value: value)
+def _table_source(node: TableSourceNode, forward: Push, changes: Push | None = None) -> Push:
+    return _table_update(node, forward, lambda key, value: value, changes)
 
 
-def _table_filter(node: TableFilterNode, forward: Push) -> Push:
+def _table_filter(node: TableFilterNode, forward: Push, changes: Push | None = None) -> Push:
     predicate = node.predicate
     return _table_update(
-        node, forward, lambda k, v: v if v is not None and predicate(k, v) else None
+        node, forward, lambda k, v: v if v is not None and predicate(k, v) else None, changes
     )
 
 
-def _table_map_values(node: TableMapValuesNode, forward: Push) -> Push:
+def _table_map_values(
+    node: TableMapValuesNode, forward: Push, changes: Push | None = None
+) -> Push:
     mapper = node.mapper
-    return _table_update(node, forward, lambda k, v: None if v is None else mapper(v))
+    return _table_update(node, forward, lambda k, v: None if v is None else mapper(v), changes)
+
+
+def _table_regroup(node: TableRegroupNode, forward: Push) -> Push:
+    """A table's changes re-keyed: subtract the old value from its group, add the new one."""
+    selector = node.selector
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        out: list[Record] = []
+        for key, (old, new), ts, src in records:
+            try:
+                moves = []
+                if old is not None:
+                    moves.append((selector(key, old), (SUBTRACT, old), ts, src))
+                if new is not None:
+                    moves.append((selector(key, new), (ADD, new), ts, src))
+            except Exception as exc:
+                ctx.fail(src, exc, node.name)
+                continue
+            out.extend(moves)
+        if out:
+            forward(out, ctx)
+
+    return push
 
 
 def _stream_table_join(node: StreamTableJoinNode, forward: Push) -> Push:
@@ -493,7 +549,9 @@ _JOIN_PRESENT = {
 }
 
 
-def _table_join(node: TableJoinNode, forward: Push) -> tuple[Push, Push]:
+def _table_join(
+    node: TableJoinNode, forward: Push, changes: Push | None = None
+) -> tuple[Push, Push]:
     """The two inputs of a table-table join: an update of one side reads the other."""
     present = _JOIN_PRESENT[node.how]
     joiner = node.joiner
@@ -510,7 +568,7 @@ def _table_join(node: TableJoinNode, forward: Push) -> tuple[Push, Push]:
             return derive
 
         def push(records: list[Record], ctx: BatchContext) -> None:
-            update = _table_update(node, forward, derive_from(ctx.table(other_store)))
+            update = _table_update(node, forward, derive_from(ctx.table(other_store)), changes)
             update(records, ctx)
 
         return push
@@ -536,4 +594,5 @@ _COMPILERS: dict[type, Callable[[Any, Push], Push]] = {
     TableMapValuesNode: _table_map_values,
     StreamTableJoinNode: _stream_table_join,
     TableJoinNode: _table_join,
+    TableRegroupNode: _table_regroup,
 }

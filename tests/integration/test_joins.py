@@ -93,6 +93,7 @@ def test_orders_are_enriched_with_the_customer_table_as_it_changes(broker, tmp_p
         enriched = run.read(topics["enriched_orders"], value="json")
         missing = run.read(topics["unknown_customer_orders"], value="json")
         revenue = {k: Decimal(v) for k, v in client.items("region-revenue")}
+        per_region = dict(client.items("customers-per-region"))
     finally:
         assert worker.stop() == 0
 
@@ -110,3 +111,7 @@ def test_orders_are_enriched_with_the_customer_table_as_it_changes(broker, tmp_p
     for o in known2:
         totals[moved[o["user_id"]]] += Decimal(o["amount"])
     assert revenue == dict(totals)
+    # The re-aggregated table follows moves and deletions: counts of the profiles now held.
+    counts = Counter(moved.values())
+    assert {r: n for r, n in per_region.items() if n} == dict(counts)
+    assert set(per_region) <= set(REGIONS)

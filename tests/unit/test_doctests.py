@@ -21,6 +21,7 @@ MODULES = [
     "streamflow.cli.produce",
     "streamflow.client",
     "streamflow.codecs.windowed",
+    "streamflow.codecs.change",
     "streamflow.dsl.policies",
     "streamflow.dsl.windows",
     "streamflow.runtime.failures",
