@@ -20,7 +20,7 @@ from streamflow.app import App
 from streamflow.codecs import Codec, avro
 from streamflow.dsl import GroupedStream, GroupedTable, Stream, Table, Topology
 from streamflow.dsl.policies import DeadLetter, Retry, Stop
-from streamflow.dsl.windows import Windowed, hopping, tumbling
+from streamflow.dsl.windows import JoinWindows, Windowed, hopping, tumbling
 from streamflow.topics import Topic
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "DeadLetter",
     "GroupedStream",
     "GroupedTable",
+    "JoinWindows",
     "Retry",
     "Stop",
     "Stream",

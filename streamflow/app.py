@@ -201,7 +201,13 @@ class App:
             return merged
         source_topic = self.resolve_topic(topic)
         node = self.builder.add(SourceNode(topic=source_topic, on_error=on_error), name=name)
-        return Stream(self, node, source_topic.key_codec, source_topic.value_codec)
+        return Stream(
+            self,
+            node,
+            source_topic.key_codec,
+            source_topic.value_codec,
+            partitions=source_topic.partitions,
+        )
 
     def table_of(
         self,

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamflow.codecs import Codec, resolve_codec
 from streamflow.codecs.change import ADD, ChangeCodec
+from streamflow.codecs.join import JoinKeyCodec, ListCodec, SidedCodec, UnmatchedKeyCodec
 from streamflow.codecs.windowed import WindowedCodec
 from streamflow.dsl.topology import (
     AggregateNode,
@@ -52,6 +53,7 @@ from streamflow.dsl.topology import (
     SinkNode,
     SourceNode,
     StoreNode,
+    StreamJoinNode,
     StreamTableJoinNode,
     TableFilterNode,
     TableJoinNode,
@@ -60,7 +62,7 @@ from streamflow.dsl.topology import (
     TableSourceNode,
     TopologyBuilder,
 )
-from streamflow.dsl.windows import TimeWindows
+from streamflow.dsl.windows import JoinWindows, TimeWindows
 from streamflow.topics import Topic
 
 if TYPE_CHECKING:
@@ -100,11 +102,14 @@ class Stream:
         value_codec: Codec,
         *,
         key_changed: bool = False,
+        partitions: int | None = None,
     ) -> None:
         self._app = app
         self._node = node
         self._key_codec = key_codec
         self._value_codec = value_codec
+        # Partitions of the topic the records were read from (None: the app's default).
+        self._partitions = partitions
         # Keys were changed since the records were read: a join or a table on this stream
         # must repartition first, or a key's records could sit in the wrong partition.
         self._key_changed = key_changed
@@ -129,6 +134,7 @@ class Stream:
             key_codec or self._key_codec,
             value_codec or self._value_codec,
             key_changed=self._key_changed if key_changed is None else key_changed,
+            partitions=self._partitions,
         )
 
     def filter(self, predicate: Callable[[Any, Any], bool], *, name: str | None = None) -> Stream:
@@ -351,7 +357,11 @@ class Stream:
         return GroupedStream(self._app, stream._node, stream._key_codec, stream._value_codec)
 
     def _repartitioned(
-        self, key: Codec | str | None, value: Codec | str | None, name: str
+        self,
+        key: Codec | str | None,
+        value: Codec | str | None,
+        name: str,
+        partitions: int | None = None,
     ) -> Stream:
         """This stream written to and read back from ``<app-id>-<name>-repartition``."""
         app = self._app
@@ -359,21 +369,38 @@ class Stream:
             f"{app.id}-{name}-repartition",
             key=resolve_codec(key) if key is not None else self._key_codec,
             value=resolve_codec(value) if value is not None else self._value_codec,
+            partitions=partitions,
             internal=True,
         )
         self._builder.add(SinkNode(topic=topic, internal=True), parent=self._node)
         source = SourceNode(topic=topic, internal=True)
         self._builder.add(source, name=f"{name}-source")
-        return Stream(app, source, topic.key_codec, topic.value_codec)
+        return Stream(app, source, topic.key_codec, topic.value_codec, partitions=partitions)
 
-    def _partitioned_by_key(self, name: str) -> Stream:
-        """This stream, repartitioned first if its keys were changed since it was read."""
+    def _partitioned_by_key(
+        self,
+        name: str,
+        key: Codec | None = None,
+        partitions: int | None = None,
+        value: Codec | None = None,
+    ) -> Stream:
+        """This stream, repartitioned first if its keys were changed since it was read.
+
+        ``key`` and ``partitions`` are those of the side it is joined with (a table's key
+        codec and partition count), so that one key lands in the same partition on both.
+        """
         if not self._key_changed:
             return self
         cache = self._builder.repartitioned_by_key
-        stream = cache.get(id(self._node))
+        wanted = (
+            id(self._node),
+            key.name if key is not None else None,
+            value.name if value is not None else None,
+            partitions,
+        )
+        stream = cache.get(wanted)
         if stream is None:
-            stream = cache[id(self._node)] = self._repartitioned(None, None, name)
+            stream = cache[wanted] = self._repartitioned(key, value, name, partitions)
         return stream
 
     def flat_map(
@@ -426,6 +453,7 @@ class Stream:
             self._key_codec,
             self._value_codec,
             key_changed=self._key_changed or other._key_changed,
+            partitions=self._partitions if self._partitions == other._partitions else None,
         )
 
     def branch(
@@ -469,6 +497,7 @@ class Stream:
                     self._key_codec,
                     self._value_codec,
                     key_changed=self._key_changed,
+                    partitions=self._partitions,
                 )
             )
         return branches
@@ -497,24 +526,29 @@ class Stream:
         ...     dict(driver.table("price").items())
         {'apple': 4}
         """
-        stream = self._partitioned_by_key(f"{name}-by-key")
-        node = TableSourceNode(
-            store=name,
-            key_codec=resolve_codec(key) if key is not None else stream._key_codec,
-            value_codec=resolve_codec(value) if value is not None else stream._value_codec,
+        key_codec = resolve_codec(key) if key is not None else self._key_codec
+        value_codec = resolve_codec(value) if value is not None else self._value_codec
+        stream = self._partitioned_by_key(
+            f"{name}-by-key", key_codec, self._partitions, value_codec
         )
+        node = TableSourceNode(store=name, key_codec=key_codec, value_codec=value_codec)
         self._builder.add(node, parent=stream._node, name=name)
-        return Table(self._app, node, node.key_codec, node.value_codec)
+        return Table(self._app, node, key_codec, node.value_codec, partitions=stream._partitions)
 
     def join(
         self,
-        table: Table,
+        table: Table | Stream,
         joiner: Callable[[Any, Any], Any],
         *,
+        window: JoinWindows | None = None,
         name: str | None = None,
         value: Codec | str | None = None,
     ) -> Stream:
         """Join each record with the table's value of its key: ``joiner(value, table_value)``.
+
+        With another stream and a ``window``, a windowed stream-stream join instead (see
+        :meth:`outer_join` for its rules): ``joiner(value, other_value)`` for each pair of
+        records of one key within the window.
 
         The table is read when the record is processed (as Kafka Streams' stream-table
         join); records whose key is not in the table are dropped (see :meth:`left_join`).
@@ -536,17 +570,24 @@ class Stream:
         ...     driver.read("enriched")
         [('c1', {'order': 'o1', 'city': 'Oslo'})]
         """
+        if isinstance(table, Stream):
+            return self._join_stream(table, joiner, window, name, value, "inner")
         return self._join_table(table, joiner, name, value, left=False)
 
     def left_join(
         self,
-        table: Table,
+        table: Table | Stream,
         joiner: Callable[[Any, Any], Any],
         *,
+        window: JoinWindows | None = None,
         name: str | None = None,
         value: Codec | str | None = None,
     ) -> Stream:
         """Like :meth:`join`, but every record is kept: ``table_value`` is ``None`` if absent.
+
+        With another stream and a ``window``: a left record that no right record matched
+        within its window is emitted once, as ``joiner(value, None)``, when the window
+        closes (see :meth:`outer_join`).
 
         >>> from streamflow import App
         >>> from streamflow.testing import TestDriver
@@ -561,7 +602,99 @@ class Stream:
         ...     driver.read("greetings")
         [('u1', 'Ada x2'), ('u2', 'someone x1')]
         """
+        if isinstance(table, Stream):
+            return self._join_stream(table, joiner, window, name, value, "left")
         return self._join_table(table, joiner, name, value, left=True)
+
+    def outer_join(
+        self,
+        other: Stream,
+        joiner: Callable[[Any, Any], Any],
+        *,
+        window: JoinWindows,
+        name: str | None = None,
+        value: Codec | str | None = None,
+    ) -> Stream:
+        """Join two streams by key within ``window``, keeping unmatched records of both.
+
+        A record at time *t* on this side joins the other side's records of its key timed
+        from ``t - window.before`` to ``t + window.after``, whichever arrives first, as
+        ``joiner(left_value, right_value)`` timed at the later of the two. A record that
+        found no match by the time its window closed (stream time past its time plus
+        ``before + after + grace``) is emitted once with ``None`` for the missing side. A
+        record later than its window plus ``grace`` is dropped. Both sides are kept in
+        RocksDB window stores with changelogs, for as long as they can still match.
+
+        >>> from streamflow import App, JoinWindows
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("demo")
+        >>> orders = app.stream(app.topic("orders", value="str"))
+        >>> payments = app.stream(app.topic("payments", value="str"))
+        >>> orders.outer_join(payments, lambda o, p: [o, p], window=JoinWindows.of(60)).to(
+        ...     app.topic("matched"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("orders", "o1", "order", timestamp=0)
+        ...     driver.pipe("payments", "o1", "paid", timestamp=30_000)
+        ...     driver.pipe("orders", "o2", "order", timestamp=40_000)
+        ...     driver.read("matched")
+        [('o1', ['order', 'paid'])]
+        >>> with TestDriver(app) as driver:  # o2's window closes after 40 s + 60 s + 60 s
+        ...     driver.pipe("orders", "o2", "order", timestamp=40_000)
+        ...     driver.pipe("payments", "o2", "late", timestamp=170_000)  # moves stream time
+        ...     driver.read("matched")
+        [('o2', ['order', None])]
+
+        Stream time is kept per partition, as in Kafka Streams: records of other keys in
+        other partitions do not close a key's windows.
+        """
+        return self._join_stream(other, joiner, window, name, value, "outer")
+
+    def _join_stream(
+        self,
+        other: Stream,
+        joiner: Callable[[Any, Any], Any],
+        window: JoinWindows | None,
+        name: str | None,
+        value: Codec | str | None,
+        how: str,
+    ) -> Stream:
+        if not isinstance(window, JoinWindows):
+            raise TypeError(
+                "a stream-stream join needs window=JoinWindows(...) (how far apart in time "
+                "two records may be), e.g. window=JoinWindows.of(60)"
+            )
+        _require_callable(joiner, "joiner")
+        node = StreamJoinNode(windows=window, joiner=joiner, how=how)
+        step = name or f"{how}-join-{self._builder._counter + 1}"
+        # Both sides in the partition count of a side that was not re-keyed (if any).
+        partitions = self._partitions if not self._key_changed else other._partitions
+        left = self._partitioned_by_key(f"{step}-left-by-key", None, partitions)
+        right = other._partitioned_by_key(f"{step}-right-by-key", left._key_codec, partitions)
+        node.left_parent, node.right_parent = left._node, right._node
+        self._builder.add(node, parent=left._node, name=step)
+        right._node.children.append(node)
+        keys = JoinKeyCodec(left._key_codec)
+        node.left = StoreNode(
+            name=f"{step}-left",
+            store=f"{step}-left",
+            key_codec=keys,
+            value_codec=ListCodec(left._value_codec),
+        )
+        node.right = StoreNode(
+            name=f"{step}-right",
+            store=f"{step}-right",
+            key_codec=keys,
+            value_codec=ListCodec(right._value_codec),
+        )
+        if how != "inner":
+            sides = ListCodec(SidedCodec(left._value_codec, right._value_codec))
+            node.unmatched = StoreNode(
+                name=f"{step}-unmatched",
+                store=f"{step}-unmatched",
+                key_codec=UnmatchedKeyCodec(left._key_codec),
+                value_codec=sides,
+            )
+        return Stream(self._app, node, left._key_codec, resolve_codec(value or "json"))
 
     def _join_table(
         self,
@@ -572,19 +705,14 @@ class Stream:
         *,
         left: bool,
     ) -> Stream:
-        if isinstance(table, Stream):
-            raise TypeError(
-                "stream-stream joins (with JoinWindows) are not supported yet: join a Table "
-                "(app.table_of(topic, name=...) or stream.to_table(name=...))"
-            )
         if not isinstance(table, Table):
             raise TypeError(f"join needs a Table, got {type(table).__name__}")
         _require_callable(joiner, "joiner")
         if table._node.windows is not None:
             raise TypeError(f"cannot join a stream with the windowed table {table.name!r}")
         node = StreamTableJoinNode(table=table.name, joiner=joiner, left=left)
-        step = name or f"{'left-join' if left else 'join'}-{table.name}"
-        stream = self._partitioned_by_key(f"{step}-by-key")
+        step = name or self._builder.unique_name(f"{'left-join' if left else 'join'}-{table.name}")
+        stream = self._partitioned_by_key(f"{step}-by-key", table.key_codec, table._partitions)
         self._builder.add(node, parent=stream._node, name=name)
         return Stream(self._app, node, stream._key_codec, resolve_codec(value or "json"))
 
@@ -766,16 +894,26 @@ class Table:
     (2, 1)
     """
 
-    def __init__(self, app: App, node: StoreNode, key_codec: Codec, value_codec: Codec) -> None:
+    def __init__(
+        self,
+        app: App,
+        node: StoreNode,
+        key_codec: Codec,
+        value_codec: Codec,
+        *,
+        partitions: int | None = None,
+    ) -> None:
         self._app = app
         self._node = node
         self.key_codec = key_codec
         self.value_codec = value_codec
+        # Partitions of the topic the table is built from (None: the app's default).
+        self._partitions = partitions
 
     def _derived(self, node: StoreNode, name: str | None) -> Table:
         self._app.builder.add(node, parent=self._node, name=name)
         node.store = name or node.name
-        return Table(self._app, node, node.key_codec, node.value_codec)
+        return Table(self._app, node, node.key_codec, node.value_codec, partitions=self._partitions)
 
     def filter(self, predicate: Callable[[Any, Any], bool], *, name: str | None = None) -> Table:
         """A table of the keys whose values pass ``predicate(key, value)``.
@@ -1024,7 +1162,9 @@ class Table:
         ...     driver.read("counts")
         [('u1', '1'), ('u1', '2'), ('u2', '1')]
         """
-        return Stream(self._app, self._node, self.key_codec, self.value_codec)
+        return Stream(
+            self._app, self._node, self.key_codec, self.value_codec, partitions=self._partitions
+        )
 
     def __repr__(self) -> str:
         return f"Table({self.name!r})"

@@ -22,7 +22,7 @@ from typing import Any
 
 from streamflow.codecs import Codec
 from streamflow.dsl.policies import DeadLetter, ErrorPolicy, Retry
-from streamflow.dsl.windows import TimeWindows
+from streamflow.dsl.windows import JoinWindows, TimeWindows
 from streamflow.topics import Topic
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "SinkNode",
     "SourceNode",
     "StoreNode",
+    "StreamJoinNode",
     "StreamTableJoinNode",
     "Subtopology",
     "TableFilterNode",
@@ -292,6 +293,34 @@ class TableJoinNode(StoreNode):
     kind = "table_join"
 
 
+@dataclass(eq=False)
+class StreamJoinNode(Node):
+    """Joins two streams by key within :class:`~streamflow.dsl.windows.JoinWindows`.
+
+    Each side's records are kept in a window store (``left``/``right``, keyed by key and
+    time); a record joins the other side's records within the window, as
+    ``joiner(left_value, right_value)`` with the later of the two timestamps. ``how`` is
+    ``"inner"``, ``"left"`` or ``"outer"``; for the last two, records that found no match
+    wait in the ``unmatched`` store and are emitted with ``None`` for the missing side
+    once their window has closed.
+    """
+
+    left_parent: Node = None  # type: ignore[assignment]
+    right_parent: Node = None  # type: ignore[assignment]
+    windows: JoinWindows = None  # type: ignore[assignment]
+    joiner: Callable[[Any, Any], Any] = None  # type: ignore[assignment]
+    how: str = "inner"
+    left: StoreNode = None  # type: ignore[assignment]
+    right: StoreNode = None  # type: ignore[assignment]
+    unmatched: StoreNode | None = None
+    kind = "stream_join"
+
+    @property
+    def state_stores(self) -> list[StoreNode]:
+        """The stores this join keeps its state in."""
+        return [s for s in (self.left, self.right, self.unmatched) if s is not None]
+
+
 @dataclass
 class Subtopology:
     """The operators driven by one or more co-partitioned source topics, with the tables and
@@ -329,8 +358,14 @@ class Subtopology:
 
     @property
     def stores(self) -> list[StoreNode]:
-        """Tables updated by this sub-topology."""
-        return [n for n in self.nodes() if isinstance(n, StoreNode)]
+        """Tables updated by this sub-topology (the state of stream-stream joins included)."""
+        stores: list[StoreNode] = []
+        for node in self.nodes():
+            if isinstance(node, StoreNode):
+                stores.append(node)
+            elif isinstance(node, StreamJoinNode):
+                stores.extend(node.state_stores)
+        return stores
 
     @property
     def sinks(self) -> list[SinkNode]:
@@ -393,10 +428,8 @@ class Topology:
 
 def _tables_touched(source: SourceNode) -> set[str]:
     """Tables the operators below ``source`` update or read (up to the next topic)."""
-    tables: set[str] = set()
+    tables: set[str] = {store.store for store in Subtopology(0, source).stores}
     for node in Subtopology(0, source).nodes():
-        if isinstance(node, StoreNode):
-            tables.add(node.store)
         if isinstance(node, StreamTableJoinNode):
             tables.add(node.table)
         if isinstance(node, TableJoinNode):
@@ -433,6 +466,20 @@ class TopologyBuilder:
         self.repartitioned_by_key: dict[int, Any] = {}
         self._counter = 0
         self._names: set[str] = set()
+
+    def unique_name(self, base: str) -> str:
+        """``base``, or ``base-2``, ``base-3`` … if steps of that name (or its repartition
+        source, ``<base>-by-key-source``) exist already.
+
+        >>> builder = TopologyBuilder("demo")
+        >>> builder.unique_name("join-t")
+        'join-t'
+        """
+        name, number = base, 1
+        while {name, f"{name}-by-key-source"} & self._names:
+            number += 1
+            name = f"{base}-{number}"
+        return name
 
     def add(self, node: Node, parent: Node | None = None, name: str | None = None) -> Node:
         """Name ``node`` (``name`` or a generated one), attach it below ``parent``, return it."""

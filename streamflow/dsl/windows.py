@@ -21,7 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-__all__ = ["DEFAULT_RETENTION_MS", "TimeWindows", "Windowed", "hopping", "tumbling"]
+__all__ = [
+    "DEFAULT_RETENTION_MS",
+    "JoinWindows",
+    "TimeWindows",
+    "Windowed",
+    "hopping",
+    "tumbling",
+]
 
 #: How long windows are kept when no ``retention`` is given: one day, as in Kafka Streams.
 DEFAULT_RETENTION_MS = 24 * 3600 * 1000
@@ -147,3 +154,53 @@ def hopping(
     Windowed(key='u1', start=60000, end=120000) 1
     """
     return TimeWindows(size=size, advance=advance, grace=grace, retention=retention)
+
+
+@dataclass(frozen=True)
+class JoinWindows:
+    """How far apart in time two records of a stream-stream join may be, in seconds.
+
+    A left record at time *t* joins right records of the same key timed from
+    ``t - before`` to ``t + after``. ``grace``: how late a record may arrive (behind the
+    partition's stream time) and still join. Left and outer joins emit a record that found
+    no match once no record that could still match it can arrive: when stream time passes
+    its time plus ``before + after + grace``.
+
+    >>> JoinWindows.of(5, grace=1)
+    JoinWindows(before=5, after=5, grace=1)
+    >>> JoinWindows(before=10, after=0).span_ms
+    10000
+    """
+
+    before: float
+    after: float
+    grace: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.before < 0 or self.after < 0 or self.grace < 0:
+            raise ValueError("join windows need before, after and grace >= 0")
+
+    @classmethod
+    def of(cls, difference: float, *, grace: float = 0.0) -> JoinWindows:
+        """Records at most ``difference`` seconds apart, either way, join."""
+        return cls(before=difference, after=difference, grace=grace)
+
+    @property
+    def before_ms(self) -> int:
+        """``before`` in milliseconds."""
+        return int(self.before * 1000)
+
+    @property
+    def after_ms(self) -> int:
+        """``after`` in milliseconds."""
+        return int(self.after * 1000)
+
+    @property
+    def grace_ms(self) -> int:
+        """``grace`` in milliseconds."""
+        return int(self.grace * 1000)
+
+    @property
+    def span_ms(self) -> int:
+        """``before + after`` in milliseconds."""
+        return self.before_ms + self.after_ms

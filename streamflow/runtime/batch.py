@@ -64,7 +64,7 @@ class TableBatch:
     0
     """
 
-    __slots__ = ("cache", "decode_key", "read", "stored_keys", "updated")
+    __slots__ = ("cache", "decode_key", "read", "scan_raw", "stored_keys", "updated")
 
     def __init__(
         self,
@@ -72,12 +72,24 @@ class TableBatch:
         read: Callable[[Any], Any],
         stored_keys: Callable[[], Iterable[bytes]] = tuple,
         decode_key: Callable[[bytes], Any] = bytes,
+        scan_raw: Callable[[bytes, bytes], Iterable[tuple[Any, Any]]] = lambda start, end: (),
     ) -> None:
         self.cache = cache
         self.read = read
         self.stored_keys = stored_keys
         self.decode_key = decode_key
+        #: ``scan_raw(start, end)``: decoded ``(key, value)`` pairs of the stored keys whose
+        #: bytes are in ``[start, end)``, in key order.
+        self.scan_raw = scan_raw
         self.updated: dict[Any, Any] = {}
+
+    def scan_stored(self, start: bytes, end: bytes) -> list[tuple[Any, Any]]:
+        """Stored pairs with encoded keys in ``[start, end)`` this batch has not written.
+
+        The caller overlays what the batch wrote (it knows those keys).
+        """
+        updated = self.updated
+        return [(k, v) for k, v in self.scan_raw(start, end) if k not in updated]
 
     def load(self, key: Any, initializer: Callable[[], Any]) -> Any:
         """The current aggregate of ``key``, or ``initializer()`` for a new key."""
@@ -110,6 +122,8 @@ class BatchContext:
     failures: list[Failure] = field(default_factory=list)
     touched_tables: dict[str, TableBatch] = field(default_factory=dict)
     dropped: int = 0
+    #: Per-batch working state of operators, by step name (dropped with the batch).
+    scratch: dict[str, Any] = field(default_factory=dict)
     #: Changes of operator state kept outside tables (a partition's stream time), applied
     #: once the batch is written: a batch run again, or not written, leaves them undone.
     after_write: list[Callable[[], None]] = field(default_factory=list)

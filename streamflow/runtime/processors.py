@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from streamflow.codecs.change import ADD, SUBTRACT
+from streamflow.codecs.join import time_bytes
 from streamflow.codecs.windowed import window_start
 from streamflow.dsl.topology import (
     AggregateNode,
@@ -42,6 +43,7 @@ from streamflow.dsl.topology import (
     SinkNode,
     SourceNode,
     StoreNode,
+    StreamJoinNode,
     StreamTableJoinNode,
     TableFilterNode,
     TableJoinNode,
@@ -89,7 +91,7 @@ class _Compiler:
         compiled = self.compiled.get(id(node))
         if compiled is None:
             compiled = self.compiled[id(node)] = self._build(node)
-        if isinstance(node, TableJoinNode):
+        if isinstance(node, TableJoinNode | StreamJoinNode):
             left, right = compiled
             return left if parent is node.left_parent else right
         return compiled
@@ -486,9 +488,7 @@ def _table_filter(node: TableFilterNode, forward: Push, changes: Push | None = N
     )
 
 
-def _table_map_values(
-    node: TableMapValuesNode, forward: Push, changes: Push | None = None
-) -> Push:
+def _table_map_values(node: TableMapValuesNode, forward: Push, changes: Push | None = None) -> Push:
     mapper = node.mapper
     return _table_update(node, forward, lambda k, v: None if v is None else mapper(v), changes)
 
@@ -526,8 +526,8 @@ def _stream_table_join(node: StreamTableJoinNode, forward: Push) -> Push:
         out = []
         add = out.append
         for key, value, ts, src in records:
-            if key is None:
-                ctx.dropped += 1  # no key, nothing to look up (as Kafka Streams)
+            if key is None or value is None:
+                ctx.dropped += 1  # nothing to look up or join (as Kafka Streams)
                 continue
             other = table.load(key, _none)
             if other is None and not left:
@@ -540,6 +540,155 @@ def _stream_table_join(node: StreamTableJoinNode, forward: Push) -> Push:
             forward(out, ctx)
 
     return push
+
+
+def _stream_join(node: StreamJoinNode, forward: Push) -> tuple[Push, Push]:
+    """The two inputs of a windowed stream-stream join.
+
+    A record joins the other side's records of its key within the window (read from the
+    other side's window store and from what this batch stored), is kept in its own side's
+    store, and, for left and outer joins, waits in the unmatched store until it is matched
+    or its window closes. A partition's stream time is the highest timestamp it has seen;
+    a record behind stream time by more than its side's reach forward plus the grace is
+    late and dropped. Stored records (and unmatched ones, emitted with ``None`` for the
+    missing side) go once stream time passes their time plus the window span plus grace:
+    by then no record that could match them can arrive on time.
+    """
+    windows = node.windows
+    joiner = node.joiner
+    grace = windows.grace_ms
+    expire_after = windows.span_ms + grace
+    stream_time: dict[int, int] = {}
+    # Window stores are swept for expired records every so much stream time.
+    sweep_every = max(expire_after, 1000)
+    next_sweep: dict[tuple[int, bool], int] = {}
+    unmatched_store = node.unmatched.store if node.unmatched is not None else None
+
+    def side(this_is_left: bool) -> Push:
+        this_store = node.left.store if this_is_left else node.right.store
+        other_store = node.right.store if this_is_left else node.left.store
+        this_side, other_side = ("L", "R") if this_is_left else ("R", "L")
+        # Other-side records within [t - back, t + ahead] join a record at t.
+        back, ahead = (
+            (windows.before_ms, windows.after_ms)
+            if this_is_left
+            else (windows.after_ms, windows.before_ms)
+        )
+        keeps_unmatched = node.how == "outer" or (node.how == "left" and this_is_left)
+        other_keeps_unmatched = node.how == "outer" or (node.how == "left" and not this_is_left)
+        encode_key = node.left.key_codec.inner.encode  # type: ignore[attr-defined]
+
+        def matches(
+            other: TableBatch, pending: dict, key: Any, low: int, high: int
+        ) -> list[tuple[int, Any]]:
+            raw = encode_key(key)
+            found: dict[int, list[Any]] = {
+                stored_key[1]: values
+                for stored_key, values in other.scan_stored(
+                    raw + time_bytes(low), raw + time_bytes(high + 1)
+                )
+                if stored_key[0] == key
+            }
+            for timestamp, values in pending.get(key, {}).items():
+                if low <= timestamp <= high:
+                    found[timestamp] = values
+            return [(t, v) for t in sorted(found) for v in found[t]]
+
+        def push(records: list[Record], ctx: BatchContext) -> None:
+            partition = ctx.partition
+            this, other = ctx.table(this_store), ctx.table(other_store)
+            unmatched = ctx.table(unmatched_store) if unmatched_store else None
+            # key -> timestamp -> values this batch stored, per side
+            pending = ctx.scratch.setdefault(node.name, {"L": {}, "R": {}})
+            if partition not in stream_time:
+                stream_time[partition] = _latest_join_time(this, other)
+            now = ctx.scratch.get((node.name, "now"), stream_time[partition])
+            out: list[Record] = []
+            last_src = 0
+            for key, value, ts, src in records:
+                last_src = src
+                if key is None:
+                    ctx.dropped += 1
+                    continue
+                now = max(now, ts)
+                if ts + ahead + grace < now:
+                    ctx.dropped += 1  # late: its window has closed
+                    continue
+                found = matches(other, pending[other_side], key, ts - back, ts + ahead)
+                try:
+                    joined = [
+                        (joiner(value, v) if this_is_left else joiner(v, value), max(ts, t))
+                        for t, v in found
+                    ]
+                except Exception as exc:
+                    ctx.fail(src, exc, node.name)
+                    continue
+                out.extend((key, result, t, src) for result, t in joined)
+                if other_keeps_unmatched and unmatched is not None:
+                    for t in {t for t, _ in found}:
+                        unmatched_key = (t, other_side, key)
+                        if unmatched.load(unmatched_key, _none) is not None:
+                            unmatched.updated[unmatched_key] = DELETED
+                stored = [*this.load((key, ts), list), value]
+                this.updated[(key, ts)] = stored
+                pending[this_side].setdefault(key, {})[ts] = stored
+                if keeps_unmatched and not found and unmatched is not None:
+                    unmatched_key = (ts, this_side, key)
+                    unmatched.updated[unmatched_key] = [
+                        *unmatched.load(unmatched_key, list),
+                        (this_side, value),
+                    ]
+            ctx.scratch[(node.name, "now")] = now
+            if unmatched is not None:
+                out.extend(_expired_unmatched(unmatched, now - expire_after, joiner, last_src))
+            sweep_key = (partition, this_is_left)
+            if now >= next_sweep.setdefault(sweep_key, now + sweep_every):
+                _sweep_join_store(this, pending[this_side], now - expire_after)
+                ctx.after_write.append(lambda: next_sweep.__setitem__(sweep_key, now + sweep_every))
+            ctx.after_write.append(lambda: stream_time.__setitem__(partition, now))
+            if out:
+                forward(out, ctx)
+
+        return push
+
+    return side(True), side(False)
+
+
+def _latest_join_time(*stores: TableBatch) -> int:
+    """The latest record time in a join's window stores (a restarted partition's stream time)."""
+    latest = -(1 << 62)
+    for store in stores:
+        for raw in store.stored_keys():
+            latest = max(latest, int.from_bytes(raw[-8:], "big") - (1 << 63))
+    return latest
+
+
+def _expired_unmatched(
+    unmatched: TableBatch, before: int, joiner: Callable[[Any, Any], Any], src: int
+) -> list[Record]:
+    """Left/outer results of the unmatched records timed before ``before``; they are removed."""
+    expired = {k: v for k, v in unmatched.scan_stored(b"", time_bytes(before))}
+    for key, values in unmatched.updated.items():
+        if values is not DELETED and key[0] < before:
+            expired[key] = values
+    out: list[Record] = []
+    for (timestamp, side, key), values in sorted(expired.items(), key=lambda item: item[0][0]):
+        for _, value in values:
+            result = joiner(value, None) if side == "L" else joiner(None, value)
+            out.append((key, result, timestamp, src))
+        unmatched.updated[(timestamp, side, key)] = DELETED
+    return out
+
+
+def _sweep_join_store(store: TableBatch, pending: dict, before: int) -> None:
+    """Delete the window-store records of a partition timed before ``before``."""
+    for raw in store.stored_keys():
+        if int.from_bytes(raw[-8:], "big") - (1 << 63) < before:
+            store.updated[store.decode_key(raw)] = DELETED
+    for key, times in pending.items():
+        for timestamp in [t for t in times if t < before]:
+            store.updated[(key, timestamp)] = DELETED
+            del times[timestamp]
 
 
 _JOIN_PRESENT = {
@@ -595,4 +744,5 @@ _COMPILERS: dict[type, Callable[[Any, Push], Push]] = {
     StreamTableJoinNode: _stream_table_join,
     TableJoinNode: _table_join,
     TableRegroupNode: _table_regroup,
+    StreamJoinNode: _stream_join,
 }

@@ -94,11 +94,19 @@ class TableRuntime:
             raw = store.get_raw(partition, encode_key(key))
             return MISSING if raw is None else decode_value(raw)
 
+        decode_key = self.node.key_codec.decode
+
+        def scan(start: bytes, end: bytes) -> list[tuple[Any, Any]]:
+            return [
+                (decode_key(k), decode_value(v)) for k, v in store.raw_items(partition, start, end)
+            ]
+
         return TableBatch(
             cache,
             read,
             stored_keys=lambda: store.raw_keys(partition),
-            decode_key=self.node.key_codec.decode,
+            decode_key=decode_key,
+            scan_raw=scan,
         )
 
     def forget(self, partitions: Sequence[int] | None = None) -> None:

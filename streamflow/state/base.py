@@ -44,6 +44,12 @@ class TableStore(Protocol):
         """Every stored key of ``partition`` in key order (uncommitted writes included)."""
         ...
 
+    def raw_items(
+        self, partition: int, start: bytes, end: bytes
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Stored ``(key, value)`` pairs with ``start <= key < end``, in key order."""
+        ...
+
     def write_raw(self, partition: int, items: Mapping[bytes, bytes | None]) -> None:
         """Write ``items`` to ``partition`` atomically; a ``None`` value deletes the key."""
         ...

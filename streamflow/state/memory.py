@@ -39,10 +39,11 @@ class _Partition:
         if self.values.pop(key, None) is not None:
             del self.keys[bisect_left(self.keys, key)]
 
-    def items(self, start: bytes) -> Iterator[tuple[bytes, bytes]]:
-        keys = self.keys[bisect_left(self.keys, start) :]
+    def items(self, start: bytes, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        first = bisect_left(self.keys, start)
+        last = len(self.keys) if end is None else bisect_left(self.keys, end)
         values = self.values
-        return ((key, values[key]) for key in keys)
+        return ((key, values[key]) for key in self.keys[first:last])
 
 
 class MemoryStore:
@@ -72,6 +73,12 @@ class MemoryStore:
     def raw_keys(self, partition: int) -> Iterator[bytes]:
         """Every stored key of ``partition`` in key order (a snapshot: writes may follow)."""
         return iter(list(self._partition(partition).keys))
+
+    def raw_items(
+        self, partition: int, start: bytes, end: bytes
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Stored pairs of ``partition`` with ``start <= key < end``, in key order."""
+        return iter(list(self._partition(partition).items(start, end)))
 
     def write_raw(self, partition: int, items: Mapping[bytes, bytes | None]) -> None:
         """Write ``items`` (``None`` deletes) to ``partition``."""

@@ -58,6 +58,15 @@ class RocksDBStore(FaustRocksDBStore):
         """Every stored key of ``partition`` in key order (uncommitted writes included)."""
         return self._db_for_partition(partition).keys()
 
+    def raw_items(
+        self, partition: int, start: bytes, end: bytes
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Stored pairs of ``partition`` with ``start <= key < end`` (uncommitted included)."""
+        for key, value in self._db_for_partition(partition).items(from_key=start):
+            if key >= end:
+                return
+            yield key, value
+
     def write_raw(self, partition: int, items: Mapping[bytes, bytes | None]) -> None:
         """Write ``items`` (``None`` deletes) to ``partition`` atomically."""
         if not items:

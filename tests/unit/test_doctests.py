@@ -22,6 +22,7 @@ MODULES = [
     "streamflow.client",
     "streamflow.codecs.windowed",
     "streamflow.codecs.change",
+    "streamflow.codecs.join",
     "streamflow.dsl.policies",
     "streamflow.dsl.windows",
     "streamflow.runtime.failures",
