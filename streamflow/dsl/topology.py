@@ -513,6 +513,13 @@ class TopologyBuilder:
                 (inherited[s.topic.name] for s in sources if s.topic.name in inherited), None
             )
             explicit = [s.on_error for s in sources if s.on_error is not None]
+            if len(set(explicit)) > 1:
+                raise ValueError(
+                    "the sources joined in one sub-topology "
+                    f"({', '.join(s.topic.name for s in sources)}) have different error "
+                    f"policies ({', '.join(sorted({repr(p) for p in explicit}))}); a record's "
+                    "failure affects the whole sub-topology's batch, so give them one policy"
+                )
             if len(sources) > 1 and any(isinstance(policy, Retry) for policy in explicit):
                 raise ValueError(
                     "Retry is not supported on sub-topologies of several sources (joins, "
