@@ -1,12 +1,26 @@
 """Consumer-group coordinator: membership, rebalances, heartbeats and session expiry.
 
 Protocol metadata and assignments are opaque bytes passed between members, so any client
-assignor (including faust's) works. Each group's last stable generation (members, their
-assignments) is saved when it changes and restored at start-up, as Kafka keeps group
-metadata: members that were in a group before a broker restart go on heartbeating in their
-generation instead of rejoining one by one (the first to rejoin would take every partition
-and fence the others' transactional producers). Restored members whose sessions lapse are
-removed as usual. Committed offsets live in :mod:`streamflow.broker.offsets`.
+assignor (including faust's and librdkafka's cooperative-sticky) works.
+
+The rules follow Apache Kafka's classic group coordinator:
+
+* a JoinGroup v4+ without a member id is answered ``MEMBER_ID_REQUIRED`` with a pending
+  member id to join with (KIP-394); the rebalance waits for pending members;
+* a follower that sends JoinGroup again with unchanged metadata while the group is stable or
+  awaiting the leader's SyncGroup gets the current generation back instead of starting a new
+  rebalance (kafka-python resends JoinGroup when a poll timed out while its join went on);
+* a rebalance waits for every member to rejoin, at most the largest rebalance timeout of the
+  members; members that did not rejoin are dropped;
+* Heartbeat checks member, then generation, then answers ``REBALANCE_IN_PROGRESS`` while
+  members must rejoin.
+
+Each group's last stable generation (members, their assignments) is saved when it changes
+and restored at start-up, as Kafka keeps group metadata: members that were in a group before
+a broker restart go on heartbeating in their generation instead of rejoining one by one (the
+first to rejoin would take every partition and fence the others' transactional producers).
+Restored members whose sessions lapse are removed as usual. Committed offsets live in
+:mod:`streamflow.broker.offsets`.
 
 Example:
     >>> import asyncio
@@ -104,11 +118,31 @@ class Group:
         self.protocol: str | None = None
         self.leader: str | None = None
         self.members: dict[str, Member] = {}
+        # KIP-394 member ids handed out with MEMBER_ID_REQUIRED, by expiry (monotonic) time
+        self.pending: dict[str, float] = {}
         self.timer: asyncio.TimerHandle | None = None
 
     def supported_protocols(self) -> set[str]:
         sets = [{name for name, _ in m.protocols} for m in self.members.values()]
         return set.intersection(*sets) if sets else set()
+
+    def member_list(self) -> list[tuple[str, str | None, bytes]]:
+        """The members and their metadata for the chosen protocol, as the leader sees them."""
+        protocol = self.protocol or ""
+        return [
+            (m.member_id, m.instance_id, m.metadata_for(protocol)) for m in self.members.values()
+        ]
+
+    def current_join_result(self, member_id: str) -> JoinResult:
+        """The JoinGroup answer of the current generation, for ``member_id``."""
+        return JoinResult(
+            0,
+            self.generation,
+            self.protocol,
+            self.leader or "",
+            member_id,
+            self.member_list() if member_id == self.leader else [],
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The group's generation and members, as saved (a stable group)."""
@@ -235,8 +269,13 @@ class GroupCoordinator:
         protocol_type: str,
         protocols: list[tuple[str, bytes]],
         instance_id: str | None = None,
+        require_known_member_id: bool = False,
     ) -> JoinResult:
-        """Handle JoinGroup; resolves when the rebalance completes."""
+        """Handle JoinGroup; resolves when the rebalance completes.
+
+        ``require_known_member_id`` (JoinGroup v4+) makes a dynamic member without a member id
+        come back with the id it is given (``MEMBER_ID_REQUIRED``), as Kafka does since KIP-394.
+        """
         if not group_id:
             return JoinResult(error=ErrorCode.INVALID_GROUP_ID, member_id=member_id)
         if not self.min_session <= session_timeout_ms <= self.max_session:
@@ -255,31 +294,36 @@ class GroupCoordinator:
                 if m.instance_id == instance_id:
                     member_id = m.member_id
                     break
-        if member_id and member_id not in group.members:
-            return JoinResult(error=ErrorCode.UNKNOWN_MEMBER_ID, member_id=member_id)
-        loop = asyncio.get_running_loop()
+        session = session_timeout_ms / 1000.0
+        rebalance = rebalance_timeout_ms / 1000.0
         if not member_id:
             member_id = f"{client_id or 'member'}-{uuid.uuid4()}"
-            member = Member(
-                member_id,
-                client_id,
-                instance_id,
-                session_timeout_ms / 1000.0,
-                max(rebalance_timeout_ms, session_timeout_ms) / 1000.0,
-                protocols,
-            )
+            if require_known_member_id and not instance_id:
+                group.pending[member_id] = time.monotonic() + session
+                return JoinResult(error=ErrorCode.MEMBER_ID_REQUIRED, member_id=member_id)
+        elif group.pending.pop(member_id, None) is None and member_id not in group.members:
+            return JoinResult(error=ErrorCode.UNKNOWN_MEMBER_ID, member_id=member_id)
+        member = group.members.get(member_id)
+        if member is None:
+            member = Member(member_id, client_id, instance_id, session, rebalance, protocols)
             group.members[member_id] = member
             log.info("group %s: member %s joined", group_id, member_id)
+        elif member.protocols == protocols and (
+            group.state == COMPLETING or (group.state == STABLE and member_id != group.leader)
+        ):
+            # The member lost (or gave up waiting for) its JoinGroup answer: it gets the current
+            # generation again; a rebalance now would only start another round for everyone.
+            member.last_seen = time.monotonic()
+            return group.current_join_result(member_id)
         else:
-            member = group.members[member_id]
             member.protocols = protocols
-            member.session_timeout = session_timeout_ms / 1000.0
-            member.rebalance_timeout = max(rebalance_timeout_ms, session_timeout_ms) / 1000.0
+            member.session_timeout = session
+            member.rebalance_timeout = rebalance
         group.protocol_type = protocol_type
         member.last_seen = time.monotonic()
         if member.join_future is not None and not member.join_future.done():
             member.join_future.set_result(JoinResult(error=ErrorCode.REBALANCE_IN_PROGRESS))
-        fut: asyncio.Future[JoinResult] = loop.create_future()
+        fut: asyncio.Future[JoinResult] = asyncio.get_running_loop().create_future()
         member.join_future = fut
         if group.state != PREPARING:
             self._prepare_rebalance(group)
@@ -307,7 +351,8 @@ class GroupCoordinator:
             return
         if group.timer is not None and self.initial_delay > 0 and group.generation == 0:
             return  # wait out the initial delay so a burst of members lands in one generation
-        if all(m.join_future is not None for m in group.members.values()):
+        # Pending members (KIP-394) are about to join: wait for them as Kafka does.
+        if not group.pending and all(m.join_future is not None for m in group.members.values()):
             self._complete_join(group, False)
 
     def _complete_join(self, group: Group, forced: bool) -> None:
@@ -342,23 +387,12 @@ class GroupCoordinator:
             group.leader = next(iter(group.members))
         group.state = COMPLETING
         now = time.monotonic()
-        members = [
-            (m.member_id, m.instance_id, m.metadata_for(protocol)) for m in group.members.values()
-        ]
         for m in group.members.values():
             fut, m.join_future = m.join_future, None
             m.last_seen = now
             m.assignment = b""
-            result = JoinResult(
-                0,
-                group.generation,
-                protocol,
-                group.leader or "",
-                m.member_id,
-                members if m.member_id == group.leader else [],
-            )
             if fut is not None and not fut.done():
-                fut.set_result(result)
+                fut.set_result(group.current_join_result(m.member_id))
         log.info(
             "group %s: generation %d with %d member(s), protocol %s",
             group.group_id,
@@ -401,18 +435,30 @@ class GroupCoordinator:
         group = self.groups.get(group_id)
         if group is None or member_id not in group.members:
             return ErrorCode.UNKNOWN_MEMBER_ID
-        member = group.members[member_id]
-        member.last_seen = time.monotonic()
-        if group.state == PREPARING:
-            return ErrorCode.REBALANCE_IN_PROGRESS
         if generation != group.generation:
             return ErrorCode.ILLEGAL_GENERATION
+        group.members[member_id].last_seen = time.monotonic()
+        if group.state == PREPARING:
+            return ErrorCode.REBALANCE_IN_PROGRESS
         return 0
 
-    def leave(self, group_id: str, member_id: str) -> int:
-        """Handle LeaveGroup: drop the member and rebalance the rest."""
+    def leave(self, group_id: str, member_id: str, instance_id: str | None = None) -> int:
+        """Handle one member of a LeaveGroup: drop it and rebalance the rest.
+
+        A static member may leave by its ``instance_id`` alone (LeaveGroup v3+).
+        """
         group = self.groups.get(group_id)
-        if group is None or member_id not in group.members:
+        if group is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if group.pending.pop(member_id, None) is not None:
+            if group.state == PREPARING:
+                self._maybe_complete_join(group)
+            return 0
+        if instance_id and not member_id:
+            member_id = next(
+                (m.member_id for m in group.members.values() if m.instance_id == instance_id), ""
+            )
+        if member_id not in group.members:
             return ErrorCode.UNKNOWN_MEMBER_ID
         log.info("group %s: member %s left", group_id, member_id)
         self._remove(group, member_id)
@@ -461,6 +507,12 @@ class GroupCoordinator:
             await asyncio.sleep(0.25)
             now = time.monotonic()
             for group in list(self.groups.values()):
+                lapsed = [mid for mid, deadline in group.pending.items() if now > deadline]
+                for mid in lapsed:
+                    log.info("group %s: pending member %s never joined", group.group_id, mid)
+                    del group.pending[mid]
+                if lapsed and group.state == PREPARING:
+                    self._maybe_complete_join(group)
                 expired = [
                     m.member_id
                     for m in group.members.values()

@@ -473,6 +473,7 @@ class RequestHandlers:
             req.protocol_type,
             [(p.name, p.metadata) for p in req.protocols],
             req.group_instance_id if v >= 5 else None,
+            require_known_member_id=v >= 4,
         )
         return {
             "throttle_time_ms": 0,
@@ -499,7 +500,19 @@ class RequestHandlers:
         return {"throttle_time_ms": 0, "error_code": err}
 
     def leave_group(self, req: Any, v: int) -> dict[str, Any]:
-        return {"throttle_time_ms": 0, "error_code": self.groups.leave(req.group_id, req.member_id)}
+        if v < 3:
+            err = self.groups.leave(req.group_id, req.member_id)
+            return {"throttle_time_ms": 0, "error_code": err}
+        # v3+ (KIP-345) leaves a batch of members, each with its own error
+        members = [
+            {
+                "member_id": m.member_id,
+                "group_instance_id": m.group_instance_id,
+                "error_code": self.groups.leave(req.group_id, m.member_id, m.group_instance_id),
+            }
+            for m in req.members or []
+        ]
+        return {"throttle_time_ms": 0, "error_code": 0, "members": members}
 
     # -- transactions ---------------------------------------------------------------------
     async def init_producer_id(self, req: Any, v: int) -> dict[str, Any]:
