@@ -31,7 +31,7 @@ from typing import Any
 
 from streamflow.codecs import Codec
 from streamflow.dsl.policies import ErrorPolicy
-from streamflow.dsl.stream import Stream, Table
+from streamflow.dsl.stream import GlobalTable, Stream, Table
 from streamflow.dsl.topology import SourceNode, Topology, TopologyBuilder
 from streamflow.topics import Topic, topic_name_override
 
@@ -110,6 +110,7 @@ class App:
         self.topics: dict[str, Topic] = {}
         self.agents: list[AgentSpec] = []
         self.tables: dict[str, Table] = {}
+        self.global_tables: dict[str, GlobalTable] = {}
         self.views: dict[str, ViewSpec] = {}
 
     def topic(
@@ -234,6 +235,24 @@ class App:
         """
         source = self.resolve_topic(topic)
         return self.stream(source, on_error=on_error).to_table(name=name or source.name)
+
+    def global_table(self, topic: Topic | str, *, name: str | None = None) -> GlobalTable:
+        """A table of ``topic`` replicated in full on every worker, to join by any key.
+
+        Every worker reads all of the topic (no partitioning), restores the table before it
+        processes anything and keeps it current; ``name`` defaults to the topic's name.
+        See :class:`~streamflow.dsl.stream.GlobalTable`.
+
+        >>> app = App("shop")
+        >>> app.global_table("regions")
+        GlobalTable('regions')
+        """
+        source = self.resolve_topic(topic)
+        table_name = name or source.name
+        if table_name in self.global_tables:
+            raise ValueError(f"a global table named {table_name!r} already exists")
+        table = self.global_tables[table_name] = GlobalTable(table_name, source)
+        return table
 
     def table(
         self,

@@ -44,6 +44,7 @@ from streamflow.dsl.topology import (
     FilterNode,
     FlatMapNode,
     FlatMapValuesNode,
+    GlobalTableJoinNode,
     MapNode,
     MapValuesNode,
     MergeNode,
@@ -68,7 +69,7 @@ from streamflow.topics import Topic
 if TYPE_CHECKING:
     from streamflow.app import App
 
-__all__ = ["GroupedStream", "GroupedTable", "Stream", "Table"]
+__all__ = ["GlobalTable", "GroupedStream", "GroupedTable", "Stream", "Table"]
 
 
 def _require_callable(value: Any, what: str) -> None:
@@ -537,8 +538,9 @@ class Stream:
 
     def join(
         self,
-        table: Table | Stream,
+        table: Table | Stream | GlobalTable,
         joiner: Callable[[Any, Any], Any],
+        global_joiner: Callable[[Any, Any], Any] | None = None,
         *,
         window: JoinWindows | None = None,
         name: str | None = None,
@@ -549,6 +551,11 @@ class Stream:
         With another stream and a ``window``, a windowed stream-stream join instead (see
         :meth:`outer_join` for its rules): ``joiner(value, other_value)`` for each pair of
         records of one key within the window.
+
+        With a :class:`GlobalTable` (``app.global_table(...)``), the second argument is a
+        key selector and the third the joiner: ``stream.join(regions, lambda k, order:
+        order["region"], joiner)`` looks ``selector(key, value)`` up in the table held in
+        full by every worker; no co-partitioning and no repartition are needed.
 
         The table is read when the record is processed (as Kafka Streams' stream-table
         join); records whose key is not in the table are dropped (see :meth:`left_join`).
@@ -570,14 +577,17 @@ class Stream:
         ...     driver.read("enriched")
         [('c1', {'order': 'o1', 'city': 'Oslo'})]
         """
+        if isinstance(table, GlobalTable):
+            return self._join_global(table, joiner, global_joiner, name, value, left=False)
         if isinstance(table, Stream):
             return self._join_stream(table, joiner, window, name, value, "inner")
         return self._join_table(table, joiner, name, value, left=False)
 
     def left_join(
         self,
-        table: Table | Stream,
+        table: Table | Stream | GlobalTable,
         joiner: Callable[[Any, Any], Any],
+        global_joiner: Callable[[Any, Any], Any] | None = None,
         *,
         window: JoinWindows | None = None,
         name: str | None = None,
@@ -602,9 +612,33 @@ class Stream:
         ...     driver.read("greetings")
         [('u1', 'Ada x2'), ('u2', 'someone x1')]
         """
+        if isinstance(table, GlobalTable):
+            return self._join_global(table, joiner, global_joiner, name, value, left=True)
         if isinstance(table, Stream):
             return self._join_stream(table, joiner, window, name, value, "left")
         return self._join_table(table, joiner, name, value, left=True)
+
+    def _join_global(
+        self,
+        table: GlobalTable,
+        key_selector: Callable[[Any, Any], Any],
+        joiner: Callable[[Any, Any], Any] | None,
+        name: str | None,
+        value: Codec | str | None,
+        *,
+        left: bool,
+    ) -> Stream:
+        _require_callable(key_selector, "global table key selector")
+        if joiner is None:
+            raise TypeError(
+                "a join with a global table takes a key selector and a joiner: "
+                "stream.join(global_table, lambda key, value: lookup_key, joiner)"
+            )
+        _require_callable(joiner, "joiner")
+        node = GlobalTableJoinNode(
+            table=table.name, key_selector=key_selector, joiner=joiner, left=left
+        )
+        return self._child(node, name, value_codec=resolve_codec(value or "json"))
 
     def outer_join(
         self,
@@ -1168,6 +1202,39 @@ class Table:
 
     def __repr__(self) -> str:
         return f"Table({self.name!r})"
+
+
+class GlobalTable:
+    """A topic's latest value per key, replicated in full on every worker.
+
+    Declared with :meth:`streamflow.App.global_table`; joined by any key derived from a
+    record (``stream.join(global_table, key_selector, joiner)``). Every worker reads all
+    partitions of the topic (no consumer group), restores the table before it processes
+    anything, and keeps it current.
+
+    >>> from streamflow import App
+    >>> from streamflow.testing import TestDriver
+    >>> app = App("demo")
+    >>> regions = app.global_table(app.topic("regions", value="str"), name="regions")
+    >>> orders = app.stream(app.topic("orders"))
+    >>> orders.join(regions, lambda order_id, o: o["region"],
+    ...             lambda o, region: {**o, "region_name": region}).to(app.topic("out"))
+    >>> with TestDriver(app) as driver:
+    ...     driver.pipe("regions", "eu", "Europe")
+    ...     driver.pipe("orders", "o1", {"region": "eu"})
+    ...     driver.pipe("orders", "o2", {"region": "us"})  # not in the table: dropped
+    ...     driver.read("out")
+    [('o1', {'region': 'eu', 'region_name': 'Europe'})]
+    """
+
+    def __init__(self, name: str, topic: Topic) -> None:
+        self.name = name
+        self.topic = topic
+        self.key_codec = topic.key_codec
+        self.value_codec = topic.value_codec
+
+    def __repr__(self) -> str:
+        return f"GlobalTable({self.name!r})"
 
 
 class GroupedTable:

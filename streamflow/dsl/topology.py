@@ -32,6 +32,7 @@ __all__ = [
     "FilterNode",
     "FlatMapNode",
     "FlatMapValuesNode",
+    "GlobalTableJoinNode",
     "MapNode",
     "MapValuesNode",
     "MergeNode",
@@ -273,6 +274,24 @@ class StreamTableJoinNode(Node):
     def describe(self) -> str:
         how = "left join" if self.left else "join"
         return f"{self.name} ({how} with table: {self.table})"
+
+
+@dataclass(eq=False)
+class GlobalTableJoinNode(Node):
+    """Joins each record with the global table's value of ``key_selector(key, value)``:
+    ``joiner(value, table_value)``. Inner joins drop records whose lookup key is missing
+    from the table (or ``None``); left joins pass ``None``.
+    """
+
+    table: str = ""
+    key_selector: Callable[[Any, Any], Any] = None  # type: ignore[assignment]
+    joiner: Callable[[Any, Any], Any] = None  # type: ignore[assignment]
+    left: bool = False
+    kind = "global_join"
+
+    def describe(self) -> str:
+        how = "left join" if self.left else "join"
+        return f"{self.name} ({how} with global table: {self.table})"
 
 
 @dataclass(eq=False)

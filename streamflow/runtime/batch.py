@@ -122,6 +122,9 @@ class BatchContext:
     failures: list[Failure] = field(default_factory=list)
     touched_tables: dict[str, TableBatch] = field(default_factory=dict)
     dropped: int = 0
+    #: ``global_table(name)``: the state of a global table (see
+    #: :mod:`streamflow.runtime.global_tables`), for joins.
+    global_table: Callable[[str], Any] = field(default=lambda name: None)
     #: Per-batch working state of operators, by step name (dropped with the batch).
     scratch: dict[str, Any] = field(default_factory=dict)
     #: Changes of operator state kept outside tables (a partition's stream time), applied

@@ -50,6 +50,11 @@ from faust.types import TP
 from streamflow.app import App
 from streamflow.runtime.failures import FailureRouter, ProcessingStopped, retry_due_ms
 from streamflow.runtime.faust_codecs import faust_serializer
+from streamflow.runtime.global_tables import (
+    GlobalTableReplica,
+    GlobalTableState,
+    rocksdb_global_store,
+)
 from streamflow.runtime.metrics import TableStats, WorkerMetrics, rocksdb_stats
 from streamflow.runtime.recovery_ends import last_committed_ends
 from streamflow.runtime.sender import BatchSender, Sent
@@ -137,6 +142,9 @@ class Runtime:
         #: Set when a record failed under the Stop policy: the worker is stopping.
         self.fatal_error: ProcessingStopped | None = None
         self.tables: dict[str, TableRuntime] = {}
+        #: Global tables by name, and the services that keep them current on this worker.
+        self.global_tables: dict[str, GlobalTableState] = {}
+        self.global_replicas: list[GlobalTableReplica] = []
         self.tasks: list[SubtopologyTask] = []
         self._tables_fed_by: dict[str, list[TableRuntime]] = defaultdict(list)
         self._next_offsets: dict[TP, int] = {}
@@ -187,6 +195,7 @@ class Runtime:
             and not fapp.rebalancing
             and not recovery.in_recovery
             and recovery.completed.is_set()
+            and all(replica.restored.is_set() for replica in self.global_replicas)
         )
 
     def holds(self, table: TableRuntime, partition: int) -> bool:
@@ -226,6 +235,17 @@ class Runtime:
             table_cleanup_interval=3600,
         )
         fapp.streamflow_runtime = self
+        for name, spec in self.app.global_tables.items():
+            state = GlobalTableState(
+                name,
+                spec.key_codec,
+                spec.value_codec,
+                rocksdb_global_store(self.data_dir / "global" / f"{name}.db"),
+            )
+            self.global_tables[name] = state
+            self.global_replicas.append(
+                GlobalTableReplica(state, spec.topic.name, self.settings.bootstrap)
+            )
         for store in self.topology.stores:
             self._add_table(fapp, store)
         for sub in self.topology.subtopologies:
@@ -264,7 +284,7 @@ class Runtime:
 
     def _add_subtopology(self, fapp: faust.App, sub) -> None:
         failures = FailureRouter(self.app.id, sub, self.app.dead_letter_topic, self.metrics)
-        task = SubtopologyTask(sub, self.tables, failures)
+        task = SubtopologyTask(sub, self.tables, failures, global_tables=self.global_tables)
         for source in sub.sources:
             for node in sub.stores:
                 self._tables_fed_by[source.topic.name].append(self.tables[node.store])
@@ -324,6 +344,8 @@ class Runtime:
                 add(sink.topic)
         for spec in self.app.agents:
             add(spec.topic)
+        for spec in self.app.global_tables.values():
+            add(spec.topic)
         for dead_letter_topic in {self.app.dead_letter_topic} | {
             sub.dead_letter_topic for sub in self.topology.subtopologies if sub.dead_letter_topic
         }:
@@ -336,6 +358,8 @@ class Runtime:
 
     async def _process(self, task: SubtopologyTask, fetched: Sequence[Fetched]) -> None:
         await self.faust.flow_control.acquire()  # not while tables recover or a rebalance runs
+        for replica in self.global_replicas:  # global tables are restored before anything runs
+            await replica.restored.wait()
         if self.fatal_error is not None:
             return  # stopping: process nothing more
         try:

@@ -34,6 +34,7 @@ from streamflow.dsl.topology import (
     FilterNode,
     FlatMapNode,
     FlatMapValuesNode,
+    GlobalTableJoinNode,
     MapNode,
     MapValuesNode,
     MergeNode,
@@ -691,6 +692,33 @@ def _sweep_join_store(store: TableBatch, pending: dict, before: int) -> None:
             del times[timestamp]
 
 
+def _global_table_join(node: GlobalTableJoinNode, forward: Push) -> Push:
+    selector = node.key_selector
+    joiner = node.joiner
+    left = node.left
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        table = ctx.global_table(node.table)
+        out = []
+        add = out.append
+        for key, value, ts, src in records:
+            if value is None:
+                ctx.dropped += 1
+                continue
+            try:
+                lookup = selector(key, value)
+                other = None if lookup is None else table.get(lookup)
+                if other is None and not left:
+                    continue
+                add((key, joiner(value, other), ts, src))
+            except Exception as exc:
+                ctx.fail(src, exc, node.name)
+        if out:
+            forward(out, ctx)
+
+    return push
+
+
 _JOIN_PRESENT = {
     "inner": lambda left, right: left is not None and right is not None,
     "left": lambda left, right: left is not None,
@@ -745,4 +773,5 @@ _COMPILERS: dict[type, Callable[[Any, Push], Push]] = {
     TableJoinNode: _table_join,
     TableRegroupNode: _table_regroup,
     StreamJoinNode: _stream_join,
+    GlobalTableJoinNode: _global_table_join,
 }

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,10 +132,13 @@ class SubtopologyTask:
         failures: FailureRouter,
         *,
         clock: Callable[[], float] = time.time,
+        global_tables: Mapping[str, Any] | None = None,
     ) -> None:
-        """``clock`` gives the current time in seconds (changelog record timestamps)."""
+        """``clock`` gives the current time in seconds (changelog record timestamps);
+        ``global_tables`` the app's global table states by name (for joins)."""
         self.subtopology = subtopology
         self.clock = clock
+        self.global_tables = dict(global_tables or {})
         self.failures = failures
         self.source = subtopology.source.topic
         self.tables = tables
@@ -187,7 +190,11 @@ class SubtopologyTask:
         """
         skip: dict[int, Failure] = {}
         while True:
-            ctx = BatchContext(partition, lambda name: self.tables[name].batch(partition))
+            ctx = BatchContext(
+                partition,
+                lambda name: self.tables[name].batch(partition),
+                global_table=self.global_tables.__getitem__,
+            )
             for topic, decoded in self._decode(records, ctx, skip):
                 self._inputs[topic][1](decoded, ctx)
             new = [f for f in ctx.failures if f.source_index not in skip]

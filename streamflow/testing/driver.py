@@ -42,13 +42,14 @@ from streamflow.codecs import Codec, resolve_codec
 from streamflow.dsl.topology import Subtopology
 from streamflow.runtime.dead_letters import read_error_headers
 from streamflow.runtime.failures import FailureRouter, ProcessingStopped, retry_due_ms
+from streamflow.runtime.global_tables import GlobalTableState
 from streamflow.runtime.metrics import WorkerMetrics
 from streamflow.runtime.sender import partition_for
 from streamflow.runtime.tasks import ConsumedRecord, SubtopologyTask, TableRuntime
 from streamflow.state.memory import MemoryStore
 from streamflow.testing.agents import AgentFailed, AgentRunner
 from streamflow.testing.records import DeadLetterRecord, TestRecord
-from streamflow.testing.tables import TableView
+from streamflow.testing.tables import GlobalTableView, TableView
 from streamflow.testing.topics import MemorySender, MemoryTopics, StoredRecord
 from streamflow.topics import Topic, topic_name_override
 
@@ -74,6 +75,8 @@ class _Consumer:
     tables: list[TableRuntime] = field(default_factory=list)
     agent: AgentRunner | None = None
     agent_topic: Topic | None = None
+    #: A global table this reader keeps current.
+    global_table: GlobalTableState | None = None
 
 
 class TestDriver:
@@ -124,11 +127,19 @@ class TestDriver:
             for node in self.topology.stores
         }
         own_topics = {s.dead_letter_topic for s in self.topology.subtopologies}
+        self._global_tables = {
+            name: GlobalTableState(name, table.key_codec, table.value_codec, {})
+            for name, table in app.global_tables.items()
+        }
         self._dead_letter_topics = [app.dead_letter_topic, *sorted(own_topics - {None})]
         self._consumers = [
             consumer
             for sub in self.topology.subtopologies
             for consumer in self._subtopology_consumers(sub)
+        ]
+        self._consumers += [
+            _Consumer(spec.topic.name, global_table=self._global_tables[name])
+            for name, spec in app.global_tables.items()
         ]
         self._consumers += [
             _Consumer(
@@ -159,7 +170,9 @@ class TestDriver:
         failures = FailureRouter(
             self.app.id, sub, self.app.dead_letter_topic, self.metrics, clock=self._clock
         )
-        task = SubtopologyTask(sub, self._tables, failures, clock=self._clock)
+        task = SubtopologyTask(
+            sub, self._tables, failures, clock=self._clock, global_tables=self._global_tables
+        )
         tables = [self._tables[node.store] for node in sub.stores]
         return [
             _Consumer(
@@ -367,6 +380,8 @@ class TestDriver:
             consumer, record = found
             if consumer.task is not None:
                 await self._process(consumer, record)
+            elif consumer.global_table is not None:
+                consumer.global_table.apply(record.key, record.value)
             else:
                 await self._hand_to_agent(consumer, record)
             consumer.positions[record.partition] = record.offset + 1
@@ -485,7 +500,7 @@ class TestDriver:
             for r in letters
         ]
 
-    def table(self, name: str) -> TableView:
+    def table(self, name: str) -> TableView | GlobalTableView:
         """The table ``name`` as a read-only mapping of its committed state.
 
         >>> from streamflow import App
@@ -497,8 +512,10 @@ class TestDriver:
         (2, None)
         """
         table = self._tables.get(name)
+        if table is None and name in self._global_tables:
+            return GlobalTableView(self._global_tables[name])
         if table is None:
-            known = ", ".join(sorted(self._tables)) or "none"
+            known = ", ".join(sorted([*self._tables, *self._global_tables])) or "none"
             raise KeyError(f"app {self.app.id!r} has no table {name!r} (tables: {known})")
         return TableView(table)
 

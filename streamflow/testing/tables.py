@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from streamflow.runtime.global_tables import GlobalTableState
 from streamflow.runtime.tasks import TableRuntime
 
-__all__ = ["TableView"]
+__all__ = ["GlobalTableView", "TableView"]
 
 
 class TableView(Mapping):
@@ -75,3 +76,33 @@ class TableView(Mapping):
 
     def __repr__(self) -> str:
         return f"TableView({self.name!r}, {len(self)} keys)"
+
+
+class GlobalTableView(Mapping):
+    """A global table as a read-only mapping (what every worker holds).
+
+    >>> from streamflow.codecs import resolve_codec
+    >>> state = GlobalTableState("regions", resolve_codec("str"), resolve_codec("str"), {})
+    >>> state.apply(b"eu", b"Europe")
+    >>> dict(GlobalTableView(state))
+    {'eu': 'Europe'}
+    """
+
+    def __init__(self, state: GlobalTableState) -> None:
+        self._state = state
+
+    def __getitem__(self, key: Any) -> Any:
+        value = self._state.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[Any]:
+        return (key for key, _ in self._state.items())
+
+    def __len__(self) -> int:
+        return len(self._state)
+
+    def items(self) -> list[tuple[Any, Any]]:  # type: ignore[override]
+        """Every ``(key, value)`` pair, decoded."""
+        return list(self._state.items())

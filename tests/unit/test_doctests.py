@@ -23,6 +23,7 @@ MODULES = [
     "streamflow.codecs.windowed",
     "streamflow.codecs.change",
     "streamflow.codecs.join",
+    "streamflow.runtime.global_tables",
     "streamflow.dsl.policies",
     "streamflow.dsl.windows",
     "streamflow.runtime.failures",
