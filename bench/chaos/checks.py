@@ -12,6 +12,9 @@ Example:
     >>> compare_mapping(tally, "table t", {"u1": 2}, {"u1": 3, "u2": 1})
     >>> tally.counts()
     {'duplicates': 1, 'losses': 2, 'mismatches': 1}
+    >>> compare_tags(tally, "other[u1]", [10, 10, 12], [10, 11, 12])
+    >>> tally.counts()
+    {'duplicates': 2, 'losses': 3, 'mismatches': 1}
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["KINDS", "Tally", "compare_mapping", "compare_sequence"]
+__all__ = ["KINDS", "Tally", "compare_mapping", "compare_sequence", "compare_tags"]
 
 KINDS = ("duplicates", "losses", "mismatches")
 
@@ -115,6 +118,54 @@ def compare_sequence(
                     "mismatches",
                     f"{where}: {identity!r} has {value!r}, expected {expected_values[identity]!r}",
                 )
+
+
+def compare_tags(
+    tally: Tally, where: str, actual: Sequence[Hashable], expected: Sequence[Hashable]
+) -> None:
+    """Check one key's output records by tags that may repeat, in the order written.
+
+    For outputs whose value names no input (the record timestamp is then the best tag, and
+    two inputs may share one): each tag must appear as often as in ``expected``; with no
+    such difference, the tags must come in the order of ``expected``.
+
+    >>> tally = Tally()
+    >>> compare_tags(tally, "k", [5, 5, 7], [5, 5, 7])
+    >>> tally.total
+    0
+    >>> compare_tags(tally, "k", [7, 5, 9], [5, 7])
+    >>> tally.examples["mismatches"]
+    ['k: unexpected record tagged 9']
+    >>> compare_tags(tally, "k", [7, 5], [5, 7])
+    >>> tally.examples["mismatches"][-1]
+    'k: out of order: [7, 5] where [5, 7] was expected'
+    """
+    seen, wanted = Counter(actual), Counter(expected)
+    missing: list[Hashable] = []
+    for tag in sorted(seen.keys() | wanted.keys(), key=repr):
+        extra = seen[tag] - wanted[tag]
+        if extra > 0 and not wanted[tag]:
+            tally.add("mismatches", f"{where}: unexpected record tagged {tag!r}", extra)
+        elif extra > 0:
+            tally.add(
+                "duplicates",
+                f"{where}: tag {tag!r} written {seen[tag]} times, expected {wanted[tag]}",
+                extra,
+            )
+        elif extra < 0:
+            missing.extend([tag] * -extra)
+    if missing:
+        tally.add(
+            "losses",
+            f"{where}: {len(missing)} missing, first tags {_preview(missing)}",
+            len(missing),
+        )
+    if seen == wanted and list(actual) != list(expected):
+        tally.add(
+            "mismatches",
+            f"{where}: out of order: {_preview(list(actual))} where {_preview(list(expected))} "
+            "was expected",
+        )
 
 
 def compare_mapping(

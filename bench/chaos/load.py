@@ -6,9 +6,15 @@ one partition (:func:`~bench.chaos.profiles.input_partition`), so each user's ev
 total order the outputs can be checked against. The producer is idempotent and retries for
 minutes, so broker restarts delay the input but neither lose nor repeat it.
 
+Reference data (the records of tables read from topics, such as customer profiles) is
+written once before the input, keyed and partitioned as streamflow partitions (murmur2 of
+the key bytes, :func:`~streamflow.runtime.sender.partition_for`), so it is co-partitioned
+with the repartition topics the app joins it with.
+
 Example:
     >>> # load = SteadyLoad("127.0.0.1:9192", topic, orders, partitions=8, rate=200); load.start()
     >>> # ...; load.join(); load.delivered == len(orders)
+    >>> # write_records("127.0.0.1:9192", customers, [("user-001", {...})], partitions=8)
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer
 
 from bench.chaos.profiles import input_partition
+from streamflow.runtime.sender import partition_for
 from streamflow.topics import Topic
 
-__all__ = ["SteadyLoad"]
+__all__ = ["SteadyLoad", "write_records"]
 
 # librdkafka's connection errors while the broker restarts are expected: kept out of sight.
 log = logging.getLogger(__name__)
@@ -33,6 +40,56 @@ log.propagate = False
 
 # Long enough to ride out a broker restart; the run's drain timeout comes later anyway.
 DELIVERY_TIMEOUT_MS = 600_000
+
+
+def _producer(bootstrap: str) -> Producer:
+    """An idempotent producer that rides out broker restarts."""
+    return Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "message.timeout.ms": DELIVERY_TIMEOUT_MS,
+        },
+        logger=log,
+    )
+
+
+def write_records(
+    bootstrap: str,
+    topic: Topic,
+    records: Sequence[tuple[Any, Any]],
+    partitions: int,
+    timeout: float = 120.0,
+) -> None:
+    """Write ``(key, value)`` records to ``topic`` in order, partitioned by key; wait for all.
+
+    Raises ``RuntimeError`` if a record is not delivered within ``timeout`` seconds.
+    """
+    producer = _producer(bootstrap)
+    errors: list[str] = []
+
+    def delivered(error: Any, message: Any) -> None:
+        if error is not None:
+            errors.append(str(KafkaException(error)))
+
+    for key, value in records:
+        encoded = topic.key_codec.encode(key)
+        producer.produce(
+            topic.name,
+            key=encoded,
+            value=None if value is None else topic.value_codec.encode(value),
+            partition=partition_for(encoded, partitions),
+            on_delivery=delivered,
+        )
+        producer.poll(0)
+    left = producer.flush(timeout)
+    if errors or left:
+        first = errors[0] if errors else "delivery timed out"
+        raise RuntimeError(
+            f"{len(errors) + left} of {len(records)} records to {topic.name} not written: {first}"
+        )
 
 
 class SteadyLoad(threading.Thread):
@@ -55,16 +112,7 @@ class SteadyLoad(threading.Thread):
         self.delivered = 0
         self.errors: list[str] = []
         self._halt = threading.Event()
-        self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
-                "message.timeout.ms": DELIVERY_TIMEOUT_MS,
-            },
-            logger=log,
-        )
+        self._producer = _producer(bootstrap)
 
     def stop(self) -> None:
         """Stop sending (what is queued is still flushed for a moment)."""

@@ -33,12 +33,18 @@ TP = tuple[str, int]
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """A record as read back: where it is, and its decoded key and value."""
+    """A record as read back: where it is, its decoded key and value, and its timestamp.
+
+    The timestamp (ms) is the one the record was written with; streamflow's operators pass
+    an input record's timestamp on to what they write for it, so it can identify outputs
+    whose value does not say which input they came from.
+    """
 
     partition: int
     offset: int
     key: Any
     value: Any
+    timestamp: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +160,7 @@ class Cluster:
                                 Undecodable(tp.topic, tp.partition, m.offset, repr(exc))
                             )
                             continue
-                        records.append(Record(tp.partition, m.offset, key, value))
+                        records.append(Record(tp.partition, m.offset, key, value, m.timestamp))
         finally:
             await consumer.stop()
         records.sort(key=lambda r: (r.partition, r.offset))

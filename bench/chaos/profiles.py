@@ -6,6 +6,12 @@ the output topics record by record. The input is written so that each user's ord
 one input partition (:func:`input_partition`): every user then has a total order of events,
 and a user's outputs must follow it exactly.
 
+A profile may also name reference topics (:attr:`AppProfile.reference_topics`): topics the
+app reads into tables, e.g. customer profiles to join with. The harness writes their records
+(:meth:`AppProfile.reference_records`, from the users and the seed) before the first order,
+waits until the tables they feed hold them, and never changes them during the run; the
+ground truth then reads them back from those topics (``references``, by logical name).
+
 Example:
     >>> profile = PROFILES["user_spending"]
     >>> profile.path, profile.input_topic
@@ -18,18 +24,31 @@ Example:
 
 from __future__ import annotations
 
+import random
 import zlib
 from abc import ABC, abstractmethod
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from apps.order_pipeline import region_of
-from bench.chaos.checks import Tally, compare_sequence
+from bench.chaos.checks import Tally, compare_sequence, compare_tags
 from bench.chaos.observe import Record
 
-__all__ = ["PROFILES", "AppProfile", "OrderPipeline", "UserSpending", "input_partition"]
+__all__ = [
+    "PROFILES",
+    "AppProfile",
+    "OrderEnrichment",
+    "OrderPipeline",
+    "UserSpending",
+    "input_partition",
+    "latest_by_key",
+]
+
+#: Reference records by logical topic name, for profiles without reference topics.
+NO_REFERENCES: Mapping[str, Sequence[Record]] = MappingProxyType({})
 
 
 def input_partition(user_id: str, partitions: int) -> int:
@@ -44,6 +63,8 @@ def input_partition(user_id: str, partitions: int) -> int:
 def paid_orders_by_user(inputs: Sequence[Record]) -> dict[str, list[dict[str, Any]]]:
     """Each user's PAID orders in input order (partition and offset order).
 
+    See :func:`paid_records_by_user` (the same, as records).
+
     Raises ``ValueError`` if a user's orders are spread over several partitions: their
     relative order would be undefined and the outputs could not be checked exactly.
 
@@ -53,8 +74,24 @@ def paid_orders_by_user(inputs: Sequence[Record]) -> dict[str, list[dict[str, An
     >>> [o["status"] for o in paid_orders_by_user(inputs)["u"]]
     ['PAID', 'PAID']
     """
+    return {
+        user: [record.value for record in records]
+        for user, records in paid_records_by_user(inputs).items()
+    }
+
+
+def paid_records_by_user(inputs: Sequence[Record]) -> dict[str, list[Record]]:
+    """The input records of each user's PAID orders in input order (partition, offset).
+
+    Raises ``ValueError`` if a user's orders are spread over several partitions.
+
+    >>> inputs = [Record(0, 1, "o2", {"user_id": "u", "status": "PAID"}, 1002),
+    ...           Record(0, 0, "o1", {"user_id": "u", "status": "PAID"}, 1001)]
+    >>> [r.timestamp for r in paid_records_by_user(inputs)["u"]]
+    [1001, 1002]
+    """
     partition_of: dict[str, int] = {}
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    out: dict[str, list[Record]] = defaultdict(list)
     for record in sorted(inputs, key=lambda r: (r.partition, r.offset)):
         order = record.value
         user = order["user_id"]
@@ -64,8 +101,23 @@ def paid_orders_by_user(inputs: Sequence[Record]) -> dict[str, list[dict[str, An
                 f"{record.partition}: input was not written one user per partition"
             )
         if order["status"] == "PAID":
-            out[user].append(order)
+            out[user].append(record)
     return dict(out)
+
+
+def latest_by_key(records: Sequence[Record]) -> dict[Any, Any]:
+    """A table read from ``records``: each key's last value; a tombstone (``None``) deletes.
+
+    >>> latest_by_key([Record(0, 0, "a", 1), Record(1, 0, "b", 2), Record(0, 1, "a", None)])
+    {'b': 2}
+    """
+    out: dict[Any, Any] = {}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        if record.value is None:
+            out.pop(record.key, None)
+        else:
+            out[record.key] = record.value
+    return out
 
 
 def by_key(records: Sequence[Record]) -> dict[Any, list[Any]]:
@@ -87,16 +139,30 @@ class AppProfile(ABC):
     path: ClassVar[str]
     input_topic: ClassVar[str] = "order_events"
     output_topics: ClassVar[tuple[str, ...]]
+    # Topics written once before the input and never changed (see the module's docstring).
+    reference_topics: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
-    def expected_tables(self, inputs: Sequence[Record]) -> dict[str, dict[Any, Any]]:
+    def expected_tables(
+        self, inputs: Sequence[Record], references: Mapping[str, Sequence[Record]] = NO_REFERENCES
+    ) -> dict[str, dict[Any, Any]]:
         """Each table's final contents after ``inputs``, normalized (see :meth:`normalize`)."""
 
     @abstractmethod
     def check_outputs(
-        self, inputs: Sequence[Record], outputs: Mapping[str, Sequence[Record]], tally: Tally
+        self,
+        inputs: Sequence[Record],
+        outputs: Mapping[str, Sequence[Record]],
+        tally: Tally,
+        references: Mapping[str, Sequence[Record]] = NO_REFERENCES,
     ) -> None:
         """Count the violations in the output topics (by logical name) into ``tally``."""
+
+    def reference_records(
+        self, users: Sequence[str], seed: int
+    ) -> dict[str, list[tuple[Any, Any]]]:
+        """``(key, value)`` records of each reference topic, reproducible from ``seed``."""
+        return {}
 
     def normalize(self, store: str, value: Any) -> Any:
         """A table value in the form :meth:`expected_tables` gives (decoded value as is)."""
@@ -114,7 +180,9 @@ class UserSpending(AppProfile):
     path = "apps/user_spending.py"
     output_topics = ("user_spending_summary",)
 
-    def expected_tables(self, inputs: Sequence[Record]) -> dict[str, dict[Any, Any]]:
+    def expected_tables(
+        self, inputs: Sequence[Record], references: Mapping[str, Sequence[Record]] = NO_REFERENCES
+    ) -> dict[str, dict[Any, Any]]:
         totals = {
             user: sum((o["amount"] for o in orders), Decimal("0.00"))
             for user, orders in paid_orders_by_user(inputs).items()
@@ -125,7 +193,11 @@ class UserSpending(AppProfile):
         return Decimal(value)
 
     def check_outputs(
-        self, inputs: Sequence[Record], outputs: Mapping[str, Sequence[Record]], tally: Tally
+        self,
+        inputs: Sequence[Record],
+        outputs: Mapping[str, Sequence[Record]],
+        tally: Tally,
+        references: Mapping[str, Sequence[Record]] = NO_REFERENCES,
     ) -> None:
         written = by_key(outputs["user_spending_summary"])
         paid = paid_orders_by_user(inputs)
@@ -172,7 +244,9 @@ class OrderPipeline(AppProfile):
             out[user] = updates
         return out
 
-    def expected_tables(self, inputs: Sequence[Record]) -> dict[str, dict[Any, Any]]:
+    def expected_tables(
+        self, inputs: Sequence[Record], references: Mapping[str, Sequence[Record]] = NO_REFERENCES
+    ) -> dict[str, dict[Any, Any]]:
         users = {user: updates[-1] for user, updates in self.expected_user_updates(inputs).items()}
         regions: dict[str, dict[str, Any]] = {}
         for totals in users.values():
@@ -188,7 +262,11 @@ class OrderPipeline(AppProfile):
         return _decimals(value)
 
     def check_outputs(
-        self, inputs: Sequence[Record], outputs: Mapping[str, Sequence[Record]], tally: Tally
+        self,
+        inputs: Sequence[Record],
+        outputs: Mapping[str, Sequence[Record]],
+        tally: Tally,
+        references: Mapping[str, Sequence[Record]] = NO_REFERENCES,
     ) -> None:
         expected = self.expected_user_updates(inputs)
         written = by_key(outputs["user_totals"])
@@ -235,13 +313,139 @@ class OrderPipeline(AppProfile):
                     count, total = value["count"], Decimal(value["total"])
 
 
-def _decimals(value: Mapping[str, Any]) -> dict[str, Any]:
-    """A user-totals value with its amounts as ``Decimal`` (so ``"2.5"`` equals ``"2.50"``)."""
+class OrderEnrichment(AppProfile):
+    """``apps/order_enrichment.py``: PAID orders joined with customer profiles, revenue by region.
+
+    Reference data: one profile per user in ``customers`` (region, tier), except for about a
+    fifth of the users, chosen by the seed, who have none. ``enriched_orders``: exactly one
+    record per PAID order of a user with a profile, in the user's input order, with the
+    order's id and amount and the profile's region and tier; none for other users.
+    ``unknown_customer_orders``: one record per PAID order of a user without a profile, in
+    input order; its value names no order, so records are told apart by their timestamp (an
+    output carries its input record's; two orders of a user may share one, so tags are
+    counted). Tables: ``customers`` the profiles, ``customers-per-region`` their number per
+    region, ``region-revenue`` the exact sums of the enriched amounts per region.
+    """
+
+    name = "order_enrichment"
+    path = "apps/order_enrichment.py"
+    output_topics = ("enriched_orders", "unknown_customer_orders")
+    reference_topics = ("customers",)
+    regions: ClassVar[tuple[str, ...]] = ("amer", "apac", "emea", "latam")
+    tiers: ClassVar[tuple[str, ...]] = ("bronze", "silver", "gold")
+    # Share of the users left without a profile (at least one; at least one has a profile).
+    unknown_share: ClassVar[float] = 0.2
+    unknown_reason: ClassVar[dict[str, str]] = {"reason": "no customer profile"}
+
+    def reference_records(
+        self, users: Sequence[str], seed: int
+    ) -> dict[str, list[tuple[Any, Any]]]:
+        """One profile per user but the unknown ones.
+
+        >>> records = OrderEnrichment().reference_records([f"u{i}" for i in range(10)], 7)
+        >>> len(records["customers"]), sorted(records["customers"][0][1])
+        (8, ['name', 'region', 'tier', 'user_id'])
+        """
+        rng = random.Random(f"customers-{seed}")
+        users = sorted(users)
+        unknown = max(1, round(len(users) * self.unknown_share)) if len(users) > 1 else 0
+        without = set(rng.sample(users, unknown))
+        return {
+            "customers": [
+                (
+                    user,
+                    {
+                        "user_id": user,
+                        "name": f"Customer {user}",
+                        "region": rng.choice(self.regions),
+                        "tier": rng.choice(self.tiers),
+                    },
+                )
+                for user in users
+                if user not in without
+            ]
+        }
+
+    def expected_tables(
+        self, inputs: Sequence[Record], references: Mapping[str, Sequence[Record]] = NO_REFERENCES
+    ) -> dict[str, dict[Any, Any]]:
+        customers = latest_by_key(references["customers"])
+        revenue: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
+        for user, orders in paid_orders_by_user(inputs).items():
+            if user in customers:
+                revenue[customers[user]["region"]] += sum(
+                    (o["amount"] for o in orders), Decimal("0.00")
+                )
+        return {
+            "customers": customers,
+            "customers-per-region": dict(Counter(c["region"] for c in customers.values())),
+            "region-revenue": dict(revenue),
+        }
+
+    def normalize(self, store: str, value: Any) -> Any:
+        return Decimal(value) if store == "region-revenue" else value
+
+    def check_outputs(
+        self,
+        inputs: Sequence[Record],
+        outputs: Mapping[str, Sequence[Record]],
+        tally: Tally,
+        references: Mapping[str, Sequence[Record]] = NO_REFERENCES,
+    ) -> None:
+        customers = latest_by_key(references["customers"])
+        paid = paid_records_by_user(inputs)
+        enriched = by_key(outputs["enriched_orders"])
+        for user in sorted(paid.keys() | enriched.keys()):
+            customer = customers.get(user)
+            orders = [r.value for r in paid.get(user, ())] if customer is not None else []
+            expected = {
+                o["order_id"]: {
+                    "order_id": o["order_id"],
+                    "amount": o["amount"],
+                    "region": customer["region"],
+                    "tier": customer["tier"],
+                }
+                for o in orders
+            }
+            actual = [(v.get("order_id"), _decimals(v, "amount")) for v in enriched.get(user, ())]
+            compare_sequence(
+                tally,
+                f"enriched_orders[{user}]",
+                actual,
+                [[o["order_id"] for o in orders]],
+                expected,
+            )
+        unknown: dict[str, list[Record]] = defaultdict(list)
+        for record in sorted(
+            outputs["unknown_customer_orders"], key=lambda r: (r.partition, r.offset)
+        ):
+            unknown[record.key].append(record)
+        for user in sorted(paid.keys() | unknown.keys()):
+            where = f"unknown_customer_orders[{user}]"
+            expected_tags = [] if user in customers else [r.timestamp for r in paid.get(user, ())]
+            written = unknown.get(user, [])
+            compare_tags(tally, where, [r.timestamp for r in written], expected_tags)
+            for record in written:
+                if record.value != self.unknown_reason:
+                    tally.add(
+                        "mismatches",
+                        f"{where}: record at offset {record.offset} has {record.value!r}, "
+                        f"expected {self.unknown_reason!r}",
+                    )
+
+
+def _decimals(value: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    """A value with its amounts (``names``; default a user-totals value's) as ``Decimal``.
+
+    So ``"2.5"`` equals ``"2.50"``.
+    """
     out = dict(value)
-    for name in ("total", "last_amount"):
+    for name in names or ("total", "last_amount"):
         if name in out:
             out[name] = Decimal(out[name])
     return out
 
 
-PROFILES: dict[str, AppProfile] = {p.name: p for p in (UserSpending(), OrderPipeline())}
+PROFILES: dict[str, AppProfile] = {
+    p.name: p for p in (UserSpending(), OrderPipeline(), OrderEnrichment())
+}

@@ -1,14 +1,17 @@
 """One chaos run from start to verdict.
 
 1. Start the broker (embedded, a private Apache Kafka, or an existing one) and create the
-   run's input topic; every name carries the run id.
-2. Start the first workers and write the input at a steady rate for ``duration`` seconds,
-   injecting faults at random (:mod:`bench.chaos.faults`) after a warm-up.
+   run's input and reference topics; every name carries the run id.
+2. Start the first workers. If the app has reference topics, write their records and wait
+   until the tables they feed hold them (their changelogs say so). Then write the input at a
+   steady rate for ``duration`` seconds, injecting faults at random
+   (:mod:`bench.chaos.faults`) after a warm-up.
 3. Stop injecting; keep one worker (the others stop gracefully) and let it drain: the input
    fully committed and nothing moving any more.
-4. Check, against a ground truth computed from the input topic alone: every output topic
-   record by record, every table's changelog (last value per key), the dead-letter topic,
-   and that no transaction is left open (last stable offset = high watermark).
+4. Check, against a ground truth computed from the input (and reference) topics alone:
+   every output topic record by record, every table's changelog (last value per key), the
+   dead-letter topic, and that no transaction is left open (last stable offset = high
+   watermark).
 5. Stop the last worker and read its RocksDB files (the live state); start a fresh worker on
    an empty state folder, let it rebuild its tables from the changelogs, stop it and read
    its files (the rebuilt state). Both must equal the ground truth.
@@ -37,12 +40,13 @@ from typing import Any
 from bench.chaos.brokers import ROOT, Broker, EmbeddedBroker, ExistingKafka, PrivateKafka
 from bench.chaos.checks import compare_mapping
 from bench.chaos.faults import FaultInjector, FaultPlan
-from bench.chaos.load import SteadyLoad
+from bench.chaos.load import SteadyLoad, write_records
 from bench.chaos.observe import Cluster, Record
-from bench.chaos.profiles import PROFILES, AppProfile
+from bench.chaos.profiles import PROFILES, AppProfile, latest_by_key
 from bench.chaos.report import Report
 from bench.chaos.state import dirty_partitions, read_table
 from bench.chaos.workers import ChaosRun, Slot, WorkerPool
+from streamflow.dsl.topology import StoreNode, TableSourceNode
 from streamflow.runtime.admin import ensure_topics
 from streamflow.topics import Topic
 from tests.integration.support import generate, wait_for_log
@@ -55,6 +59,8 @@ DEFAULT_OUT = ROOT / "bench" / "results" / "chaos"
 LOAD_GRACE = 180.0
 # Workers alive while the group stays empty and input waits this long are taken for hung.
 HUNG_AFTER = 60.0
+# How long the first workers may take to load the reference records into their tables.
+REFERENCE_TIMEOUT = 240.0
 
 
 def _stderr(message: str) -> None:
@@ -131,6 +137,8 @@ class _Run:
         self.injector: FaultInjector | None = None
         # The tables' final contents by the ground truth, once the topics were checked.
         self.expected: dict[str, dict[Any, Any]] | None = None
+        # The records written to each reference topic (by logical name), before the input.
+        self.references: dict[str, list[tuple[Any, Any]]] = {}
 
     # --- driving ------------------------------------------------------------------------
 
@@ -192,8 +200,18 @@ class _Run:
         )
         self.app = self.run.load_app()
         self.input_topic = self.app.topics[self.run.topic_name(self.profile.input_topic)]
+        self.reference_topics = {
+            name: self.app.topics[self.run.topic_name(name)]
+            for name in self.profile.reference_topics
+        }
         asyncio.run(
-            ensure_topics(self.broker.bootstrap, [(self.input_topic.name, self.app.partitions, {})])
+            ensure_topics(
+                self.broker.bootstrap,
+                [
+                    (topic.name, topic.partitions or self.app.partitions, {})
+                    for topic in (self.input_topic, *self.reference_topics.values())
+                ],
+            )
         )
         self.pool = WorkerPool(self.run)
         self.injector = FaultInjector(self.rng, self.pool, self.broker, plan, self.say)
@@ -205,11 +223,76 @@ class _Run:
             slot = self.pool.add()
             self.say(f"start {slot.describe()}")
             self.pool.start(slot)
+        self._load_references(sorted({order["user_id"] for order in orders}))
         self.say(
             f"writing {self.config.events} orders of {self.config.users} users to "
             f"{self.input_topic.name} at {self.config.rate:.0f}/s; faults: {', '.join(plan.kinds)}"
         )
         self.load.start()
+
+    def _load_references(self, users: list[str]) -> None:
+        """Write the reference records, then wait until the tables they feed hold them."""
+        self.references = self.profile.reference_records(users, self.seed)
+        if not self.references:
+            return
+        for name, records in self.references.items():
+            topic = self.reference_topics[name]
+            self.say(f"writing {len(records)} reference records to {topic.name}")
+            partitions = topic.partitions or self.app.partitions
+            write_records(self.broker.bootstrap, topic, records, partitions)
+        waiting = self._reference_tables()
+        self.say(f"waiting for tables {', '.join(sorted(waiting)) or '(none)'} to hold them")
+        deadline = time.monotonic() + REFERENCE_TIMEOUT
+        while waiting:
+            self.injector.tend()
+            existing = set(self.cluster.topics(self.run_id))
+            for store, (node, expected) in list(waiting.items()):
+                changelog = self._changelog(node)
+                # Only once the workers created it: reading a topic may auto-create it.
+                if changelog.name not in existing:
+                    continue
+                records, _ = self.cluster.read(changelog)
+                latest = {
+                    k: self.profile.normalize(store, v) for k, v in latest_by_key(records).items()
+                }
+                if latest == expected:
+                    self.say(f"table {store} holds the {len(expected)} reference records")
+                    del waiting[store]
+            if waiting and time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"tables {', '.join(sorted(waiting))} did not hold the reference records "
+                    f"within {REFERENCE_TIMEOUT:.0f}s"
+                )
+            if waiting:
+                time.sleep(2)
+
+    def _reference_tables(self) -> dict[str, tuple[StoreNode, dict[Any, Any]]]:
+        """The tables read straight from a reference topic, with what they must hold then."""
+        names = {topic.name: name for name, topic in self.reference_topics.items()}
+        out: dict[str, tuple[StoreNode, dict[Any, Any]]] = {}
+        for sub in self.app.topology().subtopologies:
+            for source in sub.sources:
+                name = names.get(source.topic.name)
+                if name is None:
+                    continue
+                for node in source.children:
+                    if isinstance(node, TableSourceNode):
+                        expected = {
+                            k: self.profile.normalize(node.store, v)
+                            for k, v in self._written(name).items()
+                        }
+                        out[node.store] = (node, expected)
+        return out
+
+    def _written(self, name: str) -> dict[Any, Any]:
+        """The table the records written to reference topic ``name`` make (last per key)."""
+        records = self.references.get(name, [])
+        return latest_by_key([Record(0, i, k, v) for i, (k, v) in enumerate(records)])
+
+    def _changelog(self, node: StoreNode) -> Topic:
+        return Topic(
+            f"{self.app.id}-{node.store}-changelog", key=node.key_codec, value=node.value_codec
+        )
 
     def _chaos(self) -> None:
         began = time.monotonic()
@@ -268,6 +351,7 @@ class _Run:
         """Wait until the input is fully committed and no offset moves for ``settle`` seconds."""
         deadline = time.monotonic() + self.config.drain_timeout
         sources = self._source_topics()
+        written = {self.input_topic.name} | {t.name for t in self.reference_topics.values()}
         last, since, behind = None, time.monotonic(), ["not measured yet"]
         while time.monotonic() < deadline:
             self.injector.tend()
@@ -281,7 +365,7 @@ class _Run:
             behind = [
                 f"{topic}[{p}] committed {committed.get((topic, p), 0)} of {hw}"
                 for (topic, p), (_, hw) in sorted(ends.items())
-                if topic == self.input_topic.name and committed.get((topic, p), 0) < hw
+                if topic in written and committed.get((topic, p), 0) < hw
             ]
             snapshot = (
                 sorted((tp, o) for tp, o in committed.items() if tp[0] in sources),
@@ -331,18 +415,22 @@ class _Run:
         tally = self.report.tally
         inputs = self._read(self.input_topic)
         self.report.events = len(inputs)
-        self.expected = self.profile.expected_tables(inputs)
+        references = {name: self._read(topic) for name, topic in self.reference_topics.items()}
+        for name, records in references.items():
+            # The ground truth reads them back: check first that they are what was written.
+            compare_mapping(
+                tally, f"reference topic {name}", latest_by_key(records), self._written(name)
+            )
+        self.expected = self.profile.expected_tables(inputs, references)
         outputs = {
             name: self._read(self.app.topics[self.run.topic_name(name)])
             for name in self.profile.output_topics
         }
         for name, records in outputs.items():
             self.say(f"check: {name}: {len(records)} records")
-        self.profile.check_outputs(inputs, outputs, tally)
+        self.profile.check_outputs(inputs, outputs, tally, references)
         for node in self.app.topology().stores:
-            changelog = Topic(
-                f"{self.app.id}-{node.store}-changelog", key=node.key_codec, value=node.value_codec
-            )
+            changelog = self._changelog(node)
             latest = {
                 r.key: self.profile.normalize(node.store, r.value) for r in self._read(changelog)
             }

@@ -5,6 +5,9 @@ keys and values as the table's codecs wrote them; faust's own bookkeeping keys
 (``__faust…``) are skipped. A ``.db.dirty`` marker beside a database says its partition had
 writes of a transaction that was not known to have committed.
 
+Only ``<table>-<number>.db`` belongs to ``table``: a table whose name extends another's
+(``customers-per-region`` and ``customers``) keeps its files in the same folder.
+
 Example:
     >>> from pathlib import Path
     >>> from streamflow.codecs import resolve_codec
@@ -14,14 +17,48 @@ Example:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
-from streamflow.state.files import read_table_files
+from streamflow.codecs import Codec
 
 __all__ = ["dirty_partitions", "read_table"]
 
-#: The tables of a stopped worker, read from its RocksDB files.
-read_table = read_table_files
+
+def _partitions(table_dir: Path, table: str, suffix: str) -> dict[int, Path]:
+    """``{partition: path}`` of the files ``<table>-<partition><suffix>`` under ``table_dir``.
+
+    >>> _partitions(Path("/nonexistent"), "t", ".db")
+    {}
+    """
+    pattern = re.compile(rf"{re.escape(table)}-(\d+){re.escape(suffix)}")
+    found = {}
+    for path in table_dir.glob(f"{table}-*{suffix}"):
+        match = pattern.fullmatch(path.name)
+        if match:
+            found[int(match.group(1))] = path
+    return dict(sorted(found.items()))
+
+
+def read_table(table_dir: Path, table: str, key_codec: Codec, value_codec: Codec) -> dict[Any, Any]:
+    """Every key and value of ``table`` in the RocksDB folders under ``table_dir``, decoded.
+
+    The worker must be stopped (the databases are opened read-only).
+    """
+    from rocksdict import AccessType, Options, Rdict
+
+    values: dict[Any, Any] = {}
+    for db_path in _partitions(table_dir, table, ".db").values():
+        db = Rdict(str(db_path), options=Options(raw_mode=True), access_type=AccessType.read_only())
+        try:
+            for key, value in db.items():
+                if key.startswith(b"__faust"):  # faust's own bookkeeping keys
+                    continue
+                values[key_codec.decode(key)] = value_codec.decode(value)
+        finally:
+            db.close()
+    return values
 
 
 def dirty_partitions(table_dir: Path, table: str) -> list[int]:
@@ -30,8 +67,4 @@ def dirty_partitions(table_dir: Path, table: str) -> list[int]:
     >>> dirty_partitions(Path("/nonexistent"), "t")
     []
     """
-    prefix = f"{table}-"
-    return sorted(
-        int(marker.name[len(prefix) : -len(".db.dirty")])
-        for marker in table_dir.glob(f"{table}-*.db.dirty")
-    )
+    return list(_partitions(table_dir, table, ".db.dirty"))

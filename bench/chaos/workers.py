@@ -50,8 +50,12 @@ class ChaosRun(AppRun):
         return f"{declared}-{self.run_id}"
 
     def topic_env(self) -> dict[str, str]:
-        """``STREAMFLOW_TOPIC_<NAME>`` renames of the app's input and output topics."""
-        names = (self.profile.input_topic, *self.profile.output_topics)
+        """``STREAMFLOW_TOPIC_<NAME>`` renames of the app's input, reference and output topics."""
+        names = (
+            self.profile.input_topic,
+            *self.profile.reference_topics,
+            *self.profile.output_topics,
+        )
         return {_topic_variable(name): self.topic_name(name) for name in names}
 
     def env(self) -> dict[str, str]:

@@ -702,7 +702,9 @@ class Stream:
         step = name or f"{how}-join-{self._builder._counter + 1}"
         # Both sides in the partition count of a side that was not re-keyed (if any).
         partitions = self._partitions if not self._key_changed else other._partitions
-        left = self._partitioned_by_key(f"{step}-left-by-key", None, partitions)
+        # A re-keyed side takes the key codec of a side that was not re-keyed.
+        key = other._key_codec if self._key_changed and not other._key_changed else None
+        left = self._partitioned_by_key(f"{step}-left-by-key", key, partitions)
         right = other._partitioned_by_key(f"{step}-right-by-key", left._key_codec, partitions)
         node.left_parent, node.right_parent = left._node, right._node
         self._builder.add(node, parent=left._node, name=step)

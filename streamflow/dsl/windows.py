@@ -83,23 +83,23 @@ class TimeWindows:
     @property
     def size_ms(self) -> int:
         """Window length in milliseconds."""
-        return int(self.size * 1000)
+        return round(self.size * 1000)
 
     @property
     def advance_ms(self) -> int:
         """Distance between window starts in milliseconds."""
-        return int(self.advance * 1000)
+        return round(self.advance * 1000)
 
     @property
     def grace_ms(self) -> int:
         """Allowed lateness in milliseconds."""
-        return int(self.grace * 1000)
+        return round(self.grace * 1000)
 
     @property
     def retention_ms(self) -> int:
         """How long after its start a window is kept, in milliseconds."""
         if self.retention is not None:
-            return int(self.retention * 1000)
+            return round(self.retention * 1000)
         return max(DEFAULT_RETENTION_MS, self.size_ms + self.grace_ms)
 
     def starts(self, timestamp_ms: int) -> list[int]:
@@ -188,17 +188,17 @@ class JoinWindows:
     @property
     def before_ms(self) -> int:
         """``before`` in milliseconds."""
-        return int(self.before * 1000)
+        return round(self.before * 1000)
 
     @property
     def after_ms(self) -> int:
         """``after`` in milliseconds."""
-        return int(self.after * 1000)
+        return round(self.after * 1000)
 
     @property
     def grace_ms(self) -> int:
         """``grace`` in milliseconds."""
-        return int(self.grace * 1000)
+        return round(self.grace * 1000)
 
     @property
     def span_ms(self) -> int:

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -55,6 +56,8 @@ from streamflow.dsl.topology import (
 from streamflow.runtime.batch import DELETED, BatchContext, TableBatch
 
 __all__ = ["Push", "SinkEncodeError", "compile_node", "compile_sources"]
+
+log = logging.getLogger(__name__)
 
 Record = tuple[Any, Any, int, int]
 Push = Callable[[list[Record], BatchContext], None]
@@ -605,13 +608,18 @@ def _stream_join(node: StreamJoinNode, forward: Push) -> tuple[Push, Push]:
                 stream_time[partition] = _latest_join_time(this, other)
             now = ctx.scratch.get((node.name, "now"), stream_time[partition])
             out: list[Record] = []
-            last_src = 0
             for key, value, ts, src in records:
-                last_src = src
-                if key is None:
-                    ctx.dropped += 1
+                if key is None or value is None:
+                    ctx.dropped += 1  # nothing to join (as Kafka Streams)
                     continue
-                now = max(now, ts)
+                if ts > now:
+                    now = ts
+                    if unmatched is not None:  # windows this record closed come first
+                        out.extend(
+                            _expired_unmatched(
+                                unmatched, now - expire_after, joiner, src, ctx, node.name
+                            )
+                        )
                 if ts + ahead + grace < now:
                     ctx.dropped += 1  # late: its window has closed
                     continue
@@ -640,8 +648,6 @@ def _stream_join(node: StreamJoinNode, forward: Push) -> tuple[Push, Push]:
                         (this_side, value),
                     ]
             ctx.scratch[(node.name, "now")] = now
-            if unmatched is not None:
-                out.extend(_expired_unmatched(unmatched, now - expire_after, joiner, last_src))
             sweep_key = (partition, this_is_left)
             if now >= next_sweep.setdefault(sweep_key, now + sweep_every):
                 _sweep_join_store(this, pending[this_side], now - expire_after)
@@ -665,9 +671,18 @@ def _latest_join_time(*stores: TableBatch) -> int:
 
 
 def _expired_unmatched(
-    unmatched: TableBatch, before: int, joiner: Callable[[Any, Any], Any], src: int
+    unmatched: TableBatch,
+    before: int,
+    joiner: Callable[[Any, Any], Any],
+    src: int,
+    ctx: BatchContext,
+    step: str = "join",
 ) -> list[Record]:
-    """Left/outer results of the unmatched records timed before ``before``; they are removed."""
+    """Left/outer results of the unmatched records timed before ``before``; they are removed.
+
+    The records were consumed by earlier batches, so a joiner that raises on one cannot
+    dead-letter it: the result is left out, logged and counted as dropped.
+    """
     expired = {k: v for k, v in unmatched.scan_stored(b"", time_bytes(before))}
     for key, values in unmatched.updated.items():
         if values is not DELETED and key[0] < before:
@@ -675,7 +690,20 @@ def _expired_unmatched(
     out: list[Record] = []
     for (timestamp, side, key), values in sorted(expired.items(), key=lambda item: item[0][0]):
         for _, value in values:
-            result = joiner(value, None) if side == "L" else joiner(None, value)
+            try:
+                result = joiner(value, None) if side == "L" else joiner(None, value)
+            except Exception as exc:
+                log.warning(
+                    "Step %s dropped the unmatched record of key %r at %d: the joiner raised "
+                    "%s: %s",
+                    step,
+                    key,
+                    timestamp,
+                    type(exc).__name__,
+                    exc,
+                )
+                ctx.dropped += 1
+                continue
             out.append((key, result, timestamp, src))
         unmatched.updated[(timestamp, side, key)] = DELETED
     return out

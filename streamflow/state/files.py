@@ -29,6 +29,8 @@ def read_table_files(
 
     values: dict[Any, Any] = {}
     for db_path in sorted(table_dir.glob(f"{table}-*.db")):
+        if not db_path.name[len(table) + 1 : -len(".db")].isdigit():
+            continue  # another table whose name starts with this one's (t-per-region-3.db)
         db = Rdict(str(db_path), options=Options(raw_mode=True), access_type=AccessType.read_only())
         try:
             for key, value in db.items():
