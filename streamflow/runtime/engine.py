@@ -477,21 +477,39 @@ class Runtime:
         wait_next_records = consumer._wait_next_records
         inboxes = self._inboxes
 
+        async def unfetch(dropped: dict) -> None:
+            # faust drops records fetched while its flow is paused and seeks back to the
+            # committed offsets, but aiokafka's seek_to_committed leaves alone partitions
+            # without a committed offset (or at 0): their dropped records would never be
+            # fetched again. Seek each back to the first record dropped.
+            for tp, tp_records in dropped.items():
+                if tp_records:
+                    await consumer.seek(tp, tp_records[0].offset)
+
         async def route(timeout: float):
             records, active_partitions = await wait_next_records(timeout)
-            if not records or not consumer.flow_active:
+            if not records:
+                return records, active_partitions
+            if not consumer.flow_active:
+                await unfetch({tp: r for tp, r in records.items() if tp.topic in inboxes})
                 return records, active_partitions
             # The generation once the fetch is back: a batch dropped as stale is one faust
             # seeks back over after the rebalance, so the records are fetched again.
             generation = self.faust.consumer_generation_id
             remaining = {}
+            inactive = {}
             for tp, tp_records in records.items():
                 inbox = inboxes.get(tp.topic)
                 if inbox is None:
                     remaining[tp] = tp_records
-                elif tp_records and (active_partitions is None or tp in active_partitions):
-                    await inbox.put(Fetched(generation, tp, tp_records))
-                    self._fetched_to[tp] = tp_records[-1].offset + 1
+                elif active_partitions is None or tp in active_partitions:
+                    if tp_records:
+                        await inbox.put(Fetched(generation, tp, tp_records))
+                        self._fetched_to[tp] = tp_records[-1].offset + 1
+                else:
+                    inactive[tp] = tp_records
+            if inactive:
+                await unfetch(inactive)
             return remaining, active_partitions
 
         consumer._wait_next_records = route
