@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from streamflow.codecs import Codec
+from streamflow.state.files import read_table_files
 
 __all__ = ["dirty_partitions", "read_table"]
 
@@ -46,19 +47,7 @@ def read_table(table_dir: Path, table: str, key_codec: Codec, value_codec: Codec
 
     The worker must be stopped (the databases are opened read-only).
     """
-    from rocksdict import AccessType, Options, Rdict
-
-    values: dict[Any, Any] = {}
-    for db_path in _partitions(table_dir, table, ".db").values():
-        db = Rdict(str(db_path), options=Options(raw_mode=True), access_type=AccessType.read_only())
-        try:
-            for key, value in db.items():
-                if key.startswith(b"__faust"):  # faust's own bookkeeping keys
-                    continue
-                values[key_codec.decode(key)] = value_codec.decode(value)
-        finally:
-            db.close()
-    return values
+    return read_table_files(table_dir, table, key_codec, value_codec)
 
 
 def dirty_partitions(table_dir: Path, table: str) -> list[int]:

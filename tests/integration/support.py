@@ -189,6 +189,16 @@ def wait_for_log(worker: WorkerProcess, text: str, count: int = 1, timeout: floa
     raise AssertionError(f"no {text!r} x{count} in {worker.log_path} within {timeout}s")
 
 
+def wait_until(check, what: str, timeout: float = 120) -> None:
+    """Poll ``check()`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def expected_totals(orders: list[dict]) -> tuple[dict[str, Decimal], dict[str, list[Decimal]]]:
     """Exact per-user totals of PAID orders, and each user's PAID amounts."""
     totals: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
@@ -243,4 +253,5 @@ __all__ = [
     "read_table_files",
     "updates_by_user",
     "wait_for_log",
+    "wait_until",
 ]

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from streamflow.client import Client
-from tests.integration.support import AppRun, generate
+from tests.integration.support import AppRun, generate, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -26,15 +26,6 @@ REGIONS = ("amer", "apac", "emea")
 
 def _profile(user: str, region: str) -> dict:
     return {"user_id": user, "name": user.title(), "region": region, "tier": "gold"}
-
-
-def _wait(check, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_orders_are_enriched_with_the_customer_table_as_it_changes(broker, tmp_path):
@@ -59,7 +50,7 @@ def test_orders_are_enriched_with_the_customer_table_as_it_changes(broker, tmp_p
     worker = run.worker().start()
     client = Client(f"http://127.0.0.1:{worker.web_port}", retry_for=60)
     try:
-        _wait(lambda: len(list(client.items("customers"))) == len(regions), "the profiles")
+        wait_until(lambda: len(list(client.items("customers"))) == len(regions), "the profiles")
         first = generate(400, len(users), seed=81)
         run.produce_orders(first)
         known = [o for o in paid(first) if o["user_id"] in regions]
@@ -73,7 +64,7 @@ def test_orders_are_enriched_with_the_customer_table_as_it_changes(broker, tmp_p
         del moved["user-002"]
         produce_profiles([_profile("user-001", "apac"), _profile("user-005", "emea")])
         run.send_records(topics["customers"], [(b"user-002", None, None)])
-        _wait(
+        wait_until(
             lambda: (
                 dict(client.items("customers")).get("user-001", {}).get("region") == "apac"
                 and "user-002" not in dict(client.items("customers"))

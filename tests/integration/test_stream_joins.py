@@ -10,21 +10,12 @@ import pytest
 
 from streamflow.client import Client
 from streamflow.runtime.sender import partition_for
-from tests.integration.support import AppRun
+from tests.integration.support import AppRun, wait_until
 
 pytestmark = pytest.mark.kafka
 
 APP = "tests/integration/apps/order_payments.py"
 PARTITIONS = 8
-
-
-def _wait(check, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _keys_covering_every_partition(prefix: str) -> list[str]:
@@ -59,8 +50,8 @@ def test_paid_and_unpaid_orders_are_reported_exactly_once(broker, tmp_path):
     worker = run.worker().start()
     client = Client(f"http://127.0.0.1:{worker.web_port}", retry_for=60)
     try:
-        _wait(lambda: len(list(client.items("status-left"))) == len(orders), "the orders")
-        _wait(
+        wait_until(lambda: len(list(client.items("status-left"))) == len(orders), "the orders")
+        wait_until(
             lambda: len(list(client.items("status-right"))) == len(paid) + len(late),
             "the payments",
         )
