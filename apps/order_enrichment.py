@@ -7,6 +7,9 @@ profile per user, a tombstone deletes the user) -> every enriched order to
 Orders of users without a profile are dropped by the inner join; ``unknown_customer_orders``
 gets them through a left join, for follow-up. ``customers-per-region`` re-aggregates the
 customers table: a customer who moves leaves one region's count and joins another's.
+``order-regions`` is a foreign-key join: the latest event of every order (a table keyed by
+order id) joined with the profile of its ``user_id``: each order's status and its customer's
+region, kept right as orders change and customers move.
 
 Run it:
     $ streamflow worker apps/order_enrichment.py
@@ -16,6 +19,7 @@ Feed it:
 Query it:
     $ streamflow table get apps/order_enrichment.py customers user-001
     $ streamflow table list apps/order_enrichment.py region-revenue
+    $ streamflow table get apps/order_enrichment.py order-regions order-000001
 """
 
 from __future__ import annotations
@@ -52,10 +56,24 @@ customers_per_region = customers.group_by(
     lambda user_id, customer: customer["region"], name="customers-by-region"
 ).count(name="customers-per-region")
 
-paid_by_user = (
-    app.stream(order_events)
-    .filter(lambda order_id, order: order["status"] == "PAID")
-    .select_key(lambda order_id, order: order["user_id"])
+
+def order_region(order: dict[str, Any], customer: dict[str, Any]) -> dict[str, Any]:
+    """An order's status next to its customer's region.
+
+    >>> order_region({"status": "PAID", "user_id": "u1"}, {"region": "emea"})
+    {'status': 'PAID', 'region': 'emea'}
+    """
+    return {"status": order["status"], "region": customer["region"]}
+
+
+orders = app.stream(order_events)
+latest_orders = orders.to_table(name="latest-orders")
+order_regions = latest_orders.join(
+    customers, order_region, foreign_key=lambda order: order["user_id"], name="order-regions"
+)
+
+paid_by_user = orders.filter(lambda order_id, order: order["status"] == "PAID").select_key(
+    lambda order_id, order: order["user_id"]
 )
 enriched = paid_by_user.join(customers, enrich, name="enrich")
 enriched.to(enriched_orders)

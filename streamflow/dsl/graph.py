@@ -30,7 +30,6 @@ from streamflow.dsl.topology import (
     SinkNode,
     SourceNode,
     StoreNode,
-    StreamTableJoinNode,
     Topology,
 )
 
@@ -275,8 +274,8 @@ class _GraphBuilder:
                 table_id, "table", node.store, subtopology, table=node.store, steps=(node.name,)
             )
             self.edges[(node_id, table_id)] = None
-        if isinstance(node, StreamTableJoinNode):  # the join reads the table
-            self.edges[(f"table:{node.table}", node_id)] = None
+        for table in node.tables_read():  # a join reads the table
+            self.edges[(f"table:{table}", node_id)] = None
 
     def _register(self, node: Node, subtopology: int) -> str:
         node_id = _node_id(node)

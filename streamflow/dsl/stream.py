@@ -37,6 +37,7 @@ from streamflow.codecs import Codec, resolve_codec
 from streamflow.codecs.change import ADD, ChangeCodec
 from streamflow.codecs.join import JoinKeyCodec, ListCodec, SidedCodec, UnmatchedKeyCodec
 from streamflow.codecs.windowed import WindowedCodec
+from streamflow.dsl.foreign_key import foreign_key_join
 from streamflow.dsl.topology import (
     AggregateNode,
     BranchNode,
@@ -1027,6 +1028,7 @@ class Table:
         other: Table,
         joiner: Callable[[Any, Any], Any],
         *,
+        foreign_key: Callable[[Any], Any] | None = None,
         name: str | None = None,
         value: Codec | str = "json",
     ) -> Table:
@@ -1035,6 +1037,12 @@ class Table:
         Every update on either side emits the new result; a key leaving either side is
         deleted from the result (emitted as ``(key, None)``). Both tables must be
         co-partitioned. The result is stored as ``name``.
+
+        With ``foreign_key``, a row joins the row of ``other`` whose key is
+        ``foreign_key(value)`` (a foreign-key join, Kafka Streams' KIP-213): the result is
+        keyed like this table, follows a row that changes its foreign key, and the tables
+        need not be co-partitioned (see :mod:`streamflow.dsl.foreign_key`). A row whose
+        foreign key is ``None`` has no result.
 
         >>> from streamflow import App
         >>> from streamflow.testing import TestDriver
@@ -1051,17 +1059,21 @@ class Table:
         ...     driver.read("out")
         [('u1', 'Ada in Oslo'), ('u1', 'Ada in Rome'), ('u1', None)]
         """
-        return self._join(other, joiner, name, value, "inner")
+        return self._join(other, joiner, name, value, "inner", foreign_key)
 
     def left_join(
         self,
         other: Table,
         joiner: Callable[[Any, Any], Any],
         *,
+        foreign_key: Callable[[Any], Any] | None = None,
         name: str | None = None,
         value: Codec | str = "json",
     ) -> Table:
         """Like :meth:`join`, for every key of this table (``other_value`` may be ``None``).
+
+        With ``foreign_key``, a foreign-key left join: a row whose foreign key is ``None``
+        or missing from ``other`` joins ``None``.
 
         >>> from streamflow import App
         >>> from streamflow.testing import TestDriver
@@ -1075,17 +1087,20 @@ class Table:
         ...     dict(driver.table("lj").items())
         {'u1': ['Ada', None]}
         """
-        return self._join(other, joiner, name, value, "left")
+        return self._join(other, joiner, name, value, "left", foreign_key)
 
     def outer_join(
         self,
         other: Table,
         joiner: Callable[[Any, Any], Any],
         *,
+        foreign_key: Callable[[Any], Any] | None = None,
         name: str | None = None,
         value: Codec | str = "json",
     ) -> Table:
         """Like :meth:`join`, for every key of either table (the missing side is ``None``).
+
+        There is no foreign-key outer join (``foreign_key`` is refused, with why).
 
         >>> from streamflow import App
         >>> from streamflow.testing import TestDriver
@@ -1099,7 +1114,7 @@ class Table:
         ...     sorted(driver.table("oj").items())
         [('u1', ['Ada', None]), ('u2', [None, 'Oslo'])]
         """
-        return self._join(other, joiner, name, value, "outer")
+        return self._join(other, joiner, name, value, "outer", foreign_key)
 
     def _join(
         self,
@@ -1108,12 +1123,27 @@ class Table:
         name: str | None,
         value: Codec | str,
         how: str,
+        foreign_key: Callable[[Any], Any] | None = None,
     ) -> Table:
         if not isinstance(other, Table):
             raise TypeError(f"a table joins a Table, got {type(other).__name__}")
         _require_callable(joiner, "joiner")
         self._check_not_windowed("join")
         other._check_not_windowed("join")
+        if foreign_key is not None:
+            _require_callable(foreign_key, "foreign_key extractor")
+            node = foreign_key_join(
+                self,
+                other,
+                joiner,
+                foreign_key,
+                how=how,
+                name=name,
+                value_codec=resolve_codec(value),
+            )
+            return Table(
+                self._app, node, node.key_codec, node.value_codec, partitions=self._partitions
+            )
         node = TableJoinNode(
             left_parent=self._node,
             right_parent=other._node,

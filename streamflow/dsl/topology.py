@@ -32,6 +32,10 @@ __all__ = [
     "FilterNode",
     "FlatMapNode",
     "FlatMapValuesNode",
+    "ForeignKeyJoinNode",
+    "ForeignKeyLookupNode",
+    "ForeignKeySubscribeNode",
+    "ForeignKeySubscriptionNode",
     "GlobalTableJoinNode",
     "MapNode",
     "MapValuesNode",
@@ -68,6 +72,17 @@ class Node:
     children: list[Node] = field(default_factory=list)
 
     kind = "node"
+    #: Whether the node is fed a table's changes, ``(key, (old, new))``, rather than its
+    #: updates, ``(key, new)`` (re-groupings and foreign-key subscriptions).
+    consumes_changes = False
+
+    def tables_read(self) -> tuple[str, ...]:
+        """Tables the node reads but another node updates (they join its sub-topology).
+
+        >>> StreamTableJoinNode(table="customers").tables_read()
+        ('customers',)
+        """
+        return ()
 
     def describe(self) -> str:
         """A one-line human description, used by ``streamflow topology``.
@@ -148,11 +163,14 @@ class PeekNode(Node):
 class SinkNode(Node):
     """Writes records to a topic, encoded with the topic's codecs.
 
-    ``internal`` marks a repartition topic written by ``group_by``.
+    ``internal`` marks a repartition topic written by ``group_by``. A ``routed`` sink gets
+    ``(key, (partition, value))`` records and writes each to the partition it names (the
+    answers of a foreign-key join go back to the partition of the row that asked).
     """
 
     topic: Topic = None  # type: ignore[assignment]
     internal: bool = False
+    routed: bool = False
     kind = "sink"
 
     def describe(self) -> str:
@@ -257,6 +275,7 @@ class TableRegroupNode(Node):
 
     selector: Callable[[Any, Any], Any] = None  # type: ignore[assignment]
     kind = "table_group_by"
+    consumes_changes = True
 
 
 @dataclass(eq=False)
@@ -270,6 +289,9 @@ class StreamTableJoinNode(Node):
     joiner: Callable[[Any, Any], Any] = None  # type: ignore[assignment]
     left: bool = False
     kind = "join"
+
+    def tables_read(self) -> tuple[str, ...]:
+        return (self.table,)
 
     def describe(self) -> str:
         how = "left join" if self.left else "join"
@@ -310,6 +332,76 @@ class TableJoinNode(StoreNode):
     joiner: Callable[[Any, Any], Any] = None  # type: ignore[assignment]
     how: str = "inner"
     kind = "table_join"
+
+    def tables_read(self) -> tuple[str, ...]:
+        return (self.left_store, self.right_store)
+
+
+@dataclass(eq=False)
+class ForeignKeySubscribeNode(Node):
+    """The left side of a foreign-key join: turns each change of a left row into
+    subscriptions to the right table's partition of its foreign key.
+
+    Below a table node it receives ``(key, (old, new))``. Its first child (the subscription
+    topic's sink) gets ``(foreign_key, (op, key, hash))`` records: ``-`` for the foreign key
+    a row left, ``+`` for the one it has now. A row without a foreign key (deleted, or
+    ``foreign_key(value)`` is ``None``) needs no answer: its second child, the join, gets
+    ``(key, (hash, None))`` at once.
+    """
+
+    foreign_key: Callable[[Any], Any] = None  # type: ignore[assignment]
+    #: The left table's value codec: the hash of a value is over its bytes.
+    value_codec: Codec = None  # type: ignore[assignment]
+    kind = "fk_subscribe"
+    consumes_changes = True
+
+
+@dataclass(eq=False)
+class ForeignKeySubscriptionNode(StoreNode):
+    """The right side of a foreign-key join: keeps subscriptions by ``(foreign_key,
+    left_key)`` and answers each ``+`` with ``(left_key, (hash, right_table[foreign_key]))``.
+    """
+
+    right_store: str = ""
+    kind = "fk_subscriptions"
+
+    def tables_read(self) -> tuple[str, ...]:
+        return (self.right_store,)
+
+
+@dataclass(eq=False)
+class ForeignKeyLookupNode(Node):
+    """Below the right table of a foreign-key join: each update of a right row is sent to
+    the left rows subscribed to its key, as ``(left_key, (hash, new_value))``.
+    """
+
+    subscription_store: str = ""
+    #: The subscription store's key codec (finds one foreign key's subscriptions).
+    subscription_key_codec: Any = None
+    kind = "fk_lookup"
+
+    def tables_read(self) -> tuple[str, ...]:
+        return (self.subscription_store,)
+
+
+@dataclass(eq=False)
+class ForeignKeyJoinNode(StoreNode):
+    """The result of a foreign-key join, keyed like the left table.
+
+    Receives ``(key, (hash, right_value))`` answers; one whose hash is not the hash of the
+    left row's current value answers an older version of the row and is dropped. Otherwise
+    the result is ``joiner(left_value, right_value)`` (inner joins: both present; left
+    joins: the left row present), or the key is deleted.
+    """
+
+    left_store: str = ""
+    joiner: Callable[[Any, Any], Any] = None  # type: ignore[assignment]
+    how: str = "inner"
+    left_value_codec: Codec = None  # type: ignore[assignment]
+    kind = "fk_join"
+
+    def tables_read(self) -> tuple[str, ...]:
+        return (self.left_store,)
 
 
 @dataclass(eq=False)
@@ -449,10 +541,7 @@ def _tables_touched(source: SourceNode) -> set[str]:
     """Tables the operators below ``source`` update or read (up to the next topic)."""
     tables: set[str] = {store.store for store in Subtopology(0, source).stores}
     for node in Subtopology(0, source).nodes():
-        if isinstance(node, StreamTableJoinNode):
-            tables.add(node.table)
-        if isinstance(node, TableJoinNode):
-            tables.update((node.left_store, node.right_store))
+        tables.update(node.tables_read())
     return tables
 
 

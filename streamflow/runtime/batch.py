@@ -116,9 +116,12 @@ class BatchContext:
 
     partition: int
     tables: Callable[[str], TableBatch]
-    outputs: dict[str, tuple[Topic, list[tuple[bytes | None, bytes | None, int]]]] = field(
-        default_factory=dict
-    )
+    #: Encoded records per topic (and partition, for records routed to one): ``(topic,
+    #: records, partition or None)``; ``None``: the key picks the partition.
+    outputs: dict[
+        str | tuple[str, int],
+        tuple[Topic, list[tuple[bytes | None, bytes | None, int]], int | None],
+    ] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
     touched_tables: dict[str, TableBatch] = field(default_factory=dict)
     dropped: int = 0
@@ -137,11 +140,15 @@ class BatchContext:
         caches: dict[str, dict[Any, Any]] = {}
         return cls(partition, lambda name: TableBatch(caches.setdefault(name, {}), _absent))
 
-    def output(self, topic: Topic) -> list[tuple[bytes | None, bytes | None, int]]:
-        """The list of encoded ``(key, value, timestamp)`` records bound for ``topic``."""
-        entry = self.outputs.get(topic.name)
+    def output(
+        self, topic: Topic, partition: int | None = None
+    ) -> list[tuple[bytes | None, bytes | None, int]]:
+        """The list of encoded ``(key, value, timestamp)`` records bound for ``topic`` (for
+        its ``partition``, if given; else each record's key picks one)."""
+        slot = topic.name if partition is None else (topic.name, partition)
+        entry = self.outputs.get(slot)
         if entry is None:
-            entry = self.outputs[topic.name] = (topic, [])
+            entry = self.outputs[slot] = (topic, [], partition)
         return entry[1]
 
     def table(self, name: str) -> TableBatch:

@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from streamflow.codecs.change import ADD, SUBTRACT
+from streamflow.codecs.foreign_key import SUBSCRIBE, UNSUBSCRIBE, prefix_end, value_hash
 from streamflow.codecs.join import time_bytes
 from streamflow.codecs.windowed import window_start
 from streamflow.dsl.topology import (
@@ -35,6 +36,10 @@ from streamflow.dsl.topology import (
     FilterNode,
     FlatMapNode,
     FlatMapValuesNode,
+    ForeignKeyJoinNode,
+    ForeignKeyLookupNode,
+    ForeignKeySubscribeNode,
+    ForeignKeySubscriptionNode,
     GlobalTableJoinNode,
     MapNode,
     MapValuesNode,
@@ -101,10 +106,12 @@ class _Compiler:
         return compiled
 
     def _build(self, node: Node) -> Any:
-        regroups = [c for c in node.children if isinstance(c, TableRegroupNode)]
+        regroups = [c for c in node.children if c.consumes_changes]
         children = [self.compile(c, node) for c in node.children if c not in regroups]
         if isinstance(node, BranchNode):
             return _branch(node, children)
+        if isinstance(node, ForeignKeySubscribeNode):
+            return _fk_subscribe(node, *children)
         if not children and not regroups and self.terminal is not None:
             children = [self.terminal]
         forward = _fan_out(children)
@@ -112,7 +119,8 @@ class _Compiler:
         if compiler is None:
             raise TypeError(f"no runtime operator for {type(node).__name__}")
         if isinstance(node, StoreNode):
-            # A table's re-groupings get its changes, (key, (old, new)), not its updates.
+            # A table's re-groupings (and foreign-key subscriptions) get its changes,
+            # (key, (old, new)), not its updates.
             changes = _fan_out([self.compile(c, node) for c in regroups]) if regroups else None
             return compiler(node, forward, changes)
         return compiler(node, forward)
@@ -214,6 +222,9 @@ def _sink(node: SinkNode, forward: Push) -> Push:
     encode_key = topic.key_codec.encode
     encode_value = topic.value_codec.encode
 
+    if node.routed:
+        return _routed_sink(node)
+
     def push(records: list[Record], ctx: BatchContext) -> None:
         out = ctx.output(topic)
         add = out.append
@@ -228,6 +239,28 @@ def _sink(node: SinkNode, forward: Push) -> Push:
                 )
             except Exception as exc:
                 ctx.fail(src, SinkEncodeError.of(node, key, exc, encode_key), node.name)
+
+    return push
+
+
+def _routed_sink(node: SinkNode) -> Push:
+    """A sink whose records name their partition: ``(key, (partition, value))``."""
+    topic = node.topic
+    encode_key = topic.key_codec.encode
+    encode_value = topic.value_codec.encode
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        for key, (partition, value), ts, src in records:
+            try:
+                encoded = (
+                    None if key is None else encode_key(key),
+                    None if value is None else encode_value(value),
+                    ts,
+                )
+            except Exception as exc:
+                ctx.fail(src, SinkEncodeError.of(node, key, exc, encode_key), node.name)
+                continue
+            ctx.output(topic, partition).append(encoded)
 
     return push
 
@@ -781,6 +814,126 @@ def _table_join(
     return side(True), side(False)
 
 
+def _fk_subscribe(node: ForeignKeySubscribeNode, to_registry: Push, to_join: Push) -> Push:
+    """A left row's changes as subscriptions to the right partition of its foreign key."""
+    extract = node.foreign_key
+    codec = node.value_codec
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        partition = ctx.partition
+        subscriptions: list[Record] = []
+        local: list[Record] = []
+        for key, (old, new), ts, src in records:
+            try:
+                old_fk = None if old is None else extract(old)
+                new_fk = None if new is None else extract(new)
+                digest = value_hash(codec, new)
+            except Exception as exc:
+                ctx.fail(src, exc, node.name)
+                continue
+            if old_fk is not None and old_fk != new_fk:
+                subscriptions.append((old_fk, (UNSUBSCRIBE, key, b"", partition), ts, src))
+            if new_fk is None:
+                local.append((key, (digest, None), ts, src))
+            else:
+                subscriptions.append((new_fk, (SUBSCRIBE, key, digest, partition), ts, src))
+        if subscriptions:
+            to_registry(subscriptions, ctx)
+        if local:
+            to_join(local, ctx)
+
+    return push
+
+
+def _fk_pending(ctx: BatchContext, store: str) -> dict[Any, dict[Any, Any]]:
+    """Subscriptions this batch changed, by foreign key:
+    ``{fk: {left_key: (hash, partition) or DELETED}}``."""
+    return ctx.scratch.setdefault((store, "by-foreign-key"), {})
+
+
+def _fk_subscriptions(node: ForeignKeySubscriptionNode, forward: Push, changes: Any = None) -> Push:
+    """Keeps a foreign-key join's subscriptions and answers each with the right value.
+
+    Answers go to the left row's partition: ``(key, (partition, (hash, right_value)))``
+    for a routed sink.
+    """
+    store = node.store
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        subscriptions = ctx.table(store)
+        right = ctx.table(node.right_store)
+        pending = _fk_pending(ctx, store)
+        out: list[Record] = []
+        for foreign_key, (op, key, digest, partition), ts, src in records:
+            stored_key = (foreign_key, key)
+            if op == UNSUBSCRIBE:
+                if subscriptions.load(stored_key, _none) is not None:
+                    subscriptions.updated[stored_key] = DELETED
+                    pending.setdefault(foreign_key, {})[key] = DELETED
+                continue
+            subscription = (digest, partition)
+            subscriptions.updated[stored_key] = subscription
+            pending.setdefault(foreign_key, {})[key] = subscription
+            answer = (digest, right.load(foreign_key, _none))
+            out.append((key, (partition, answer), ts, src))
+        if out:
+            forward(out, ctx)
+
+    return push
+
+
+def _fk_lookup(node: ForeignKeyLookupNode, forward: Push) -> Push:
+    """Sends each update of a right row to the left rows subscribed to it."""
+    store = node.subscription_store
+    prefix_of = node.subscription_key_codec.prefix
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        subscriptions = ctx.table(store)
+        pending = _fk_pending(ctx, store)
+        out: list[Record] = []
+        for foreign_key, value, ts, src in records:
+            prefix = prefix_of(foreign_key)
+            subscribers = {
+                key: subscription
+                for (_, key), subscription in subscriptions.scan_stored(prefix, prefix_end(prefix))
+            }
+            subscribers.update(pending.get(foreign_key, {}))
+            out.extend(
+                (key, (subscription[1], (subscription[0], value)), ts, src)
+                for key, subscription in subscribers.items()
+                if subscription is not DELETED
+            )
+        if out:
+            forward(out, ctx)
+
+    return push
+
+
+def _fk_join(node: ForeignKeyJoinNode, forward: Push, changes: Push | None = None) -> Push:
+    """A foreign-key join's result: answers for the left row's current value update it."""
+    present = _JOIN_PRESENT[node.how]
+    joiner = node.joiner
+    codec = node.left_value_codec
+
+    def derive(key: Any, pair: tuple[Any, Any]) -> Any:
+        left, right = pair
+        return joiner(left, right) if present(left, right) else None
+
+    update = _table_update(node, forward, derive, changes)
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        left_table = ctx.table(node.left_store)
+        current: list[Record] = []
+        for key, (digest, right), ts, src in records:
+            left = left_table.load(key, _none)
+            if value_hash(codec, left) == digest:  # else: the answer to an older row value
+                current.append((key, (left, right), ts, src))
+        if current:
+            update(current, ctx)
+
+    return push
+
+
 _COMPILERS: dict[type, Callable[[Any, Push], Push]] = {
     SourceNode: _source,
     FilterNode: _filter,
@@ -802,4 +955,7 @@ _COMPILERS: dict[type, Callable[[Any, Push], Push]] = {
     TableRegroupNode: _table_regroup,
     StreamJoinNode: _stream_join,
     GlobalTableJoinNode: _global_table_join,
+    ForeignKeySubscriptionNode: _fk_subscriptions,
+    ForeignKeyLookupNode: _fk_lookup,
+    ForeignKeyJoinNode: _fk_join,
 }

@@ -165,8 +165,8 @@ class SubtopologyTask:
         # Under the Stop policy nothing of a batch with a failure may be sent.
         self.failures.check_stop(partition, records, ctx.failures)
         pending: list[Sent] = []
-        for topic, out in ctx.outputs.values():
-            sent = await sender.send(topic.name, out)
+        for topic, out, to_partition in ctx.outputs.values():
+            sent = await sender.send(topic.name, out, partition=to_partition)
             pending.extend(sent.values())
         for name, table_batch in ctx.touched_tables.items():
             pending.extend(

@@ -3,7 +3,9 @@
 The worker runs ``apps/order_enrichment.py``: PAID orders re-keyed by user (a repartition the
 join adds), joined with the ``customers`` table read from its topic, written to
 ``enriched_orders``, summed per region; orders of users without a profile go to
-``unknown_customer_orders``. Profiles change and are deleted while the worker runs.
+``unknown_customer_orders``. Profiles change and are deleted while the worker runs. The
+``order-regions`` table, a foreign-key join of the latest order events with the customers,
+follows both.
 """
 
 from __future__ import annotations
@@ -80,7 +82,21 @@ def test_orders_are_enriched_with_the_customer_table_as_it_changes(broker, tmp_p
         run.wait_for_records(
             topics["unknown_customer_orders"], len(unknown) + len(unknown2), value="json"
         )
+        # The foreign-key join: each order's latest status next to its customer's region
+        # now (user-005's old orders joined once the profile came, user-002's left).
+        latest = {o["order_id"]: o for o in first + second}
+        order_regions = {
+            order_id: {"status": o["status"], "region": moved[o["user_id"]]}
+            for order_id, o in latest.items()
+            if o["user_id"] in moved
+        }
+        assert any(o["user_id"] == "user-005" for o in first)
+        wait_until(
+            lambda: dict(client.items("order-regions")) == order_regions,
+            "the foreign-key join to follow the orders and the profile changes",
+        )
         time.sleep(2)  # anything extra would show up now
+        assert dict(client.items("order-regions")) == order_regions
         enriched = run.read(topics["enriched_orders"], value="json")
         missing = run.read(topics["unknown_customer_orders"], value="json")
         revenue = {k: Decimal(v) for k, v in client.items("region-revenue")}

@@ -32,7 +32,7 @@ def test_filter_and_group_by_write_rekeyed_records_to_the_repartition_topic():
             ]
         },
     )
-    topic, out = ctx.outputs["shop-by-user-repartition"]
+    topic, out, _ = ctx.outputs["shop-by-user-repartition"]
     assert [(key, ts) for key, value, ts in out] == [(b"a", 1000)]
     assert topic.value_codec.decode(out[0][1]) == {"status": "PAID", "user": "a"}
 
@@ -47,7 +47,7 @@ def test_aggregate_sums_exactly_and_emits_every_update():
     sub = app.topology().subtopologies[1]
     push = compile_node(sub.source)
     push([("a", "0.10", 1, 0), ("a", "0.20", 2, 1), ("b", "5.00", 3, 2)], ctx)
-    _, out = ctx.outputs["summary"]
+    _, out, _ = ctx.outputs["summary"]
     assert [(k, v) for k, v, _ in out] == [(b"a", b"0.10"), (b"a", b"0.30"), (b"b", b"5.00")]
     assert ctx.table("t").updated == {"a": Decimal("0.30"), "b": Decimal("5.00")}
 

@@ -1,0 +1,43 @@
+"""The stream-table join that ``bench/joins.py`` measures: orders enriched with customers.
+
+orders (Avro, keyed by order id) -> keep PAID -> re-key by user (a repartition) -> join with
+the ``customers`` table (read from its topic) -> ``enriched_orders`` (JSON).
+
+    streamflow worker bench/join_app.py
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamflow
+
+app = streamflow.App("bench-join")
+
+order_events = app.topic("order_events", key="str", value=streamflow.avro("order_event"))
+customer_profiles = app.topic("customers", key="str", value="json")
+enriched_orders = app.topic("enriched_orders", key="str", value="json")
+
+
+def enrich(order: dict[str, Any], customer: dict[str, Any]) -> dict[str, Any]:
+    """An order with its customer's region and tier.
+
+    >>> enrich({"order_id": "o1", "amount": 2}, {"region": "emea", "tier": "gold"})
+    {'order_id': 'o1', 'amount': '2', 'region': 'emea', 'tier': 'gold'}
+    """
+    return {
+        "order_id": order["order_id"],
+        "amount": str(order["amount"]),
+        "region": customer["region"],
+        "tier": customer["tier"],
+    }
+
+
+customers = app.table_of(customer_profiles, name="customers")
+(
+    app.stream(order_events)
+    .filter(lambda order_id, order: order["status"] == "PAID")
+    .select_key(lambda order_id, order: order["user_id"])
+    .join(customers, enrich, name="enrich")
+    .to(enriched_orders)
+)
