@@ -20,7 +20,9 @@ from streamflow.app import App
 from streamflow.codecs import Codec, avro
 from streamflow.dsl import GroupedStream, GroupedTable, Stream, Table, Topology
 from streamflow.dsl.policies import DeadLetter, Retry, Stop
+from streamflow.dsl.processing import StateStore
 from streamflow.dsl.windows import JoinWindows, Windowed, hopping, tumbling
+from streamflow.runtime.processor_api import KeyValueStore, ProcessorContext
 from streamflow.topics import Topic
 
 __all__ = [
@@ -30,7 +32,10 @@ __all__ = [
     "GroupedStream",
     "GroupedTable",
     "JoinWindows",
+    "KeyValueStore",
+    "ProcessorContext",
     "Retry",
+    "StateStore",
     "Stop",
     "Stream",
     "Table",

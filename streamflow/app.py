@@ -31,6 +31,7 @@ from typing import Any
 
 from streamflow.codecs import Codec
 from streamflow.dsl.policies import ErrorPolicy
+from streamflow.dsl.processing import StateStore, make_state_store
 from streamflow.dsl.stream import GlobalTable, Stream, Table
 from streamflow.dsl.topology import SourceNode, Topology, TopologyBuilder
 from streamflow.topics import Topic, topic_name_override
@@ -325,6 +326,26 @@ class App:
             return table
 
         return decorate
+
+    def table_store(
+        self,
+        name: str,
+        *,
+        key: Codec | str = "str",
+        value: Codec | str = "json",
+        default: Callable[[], Any] | None = None,
+    ) -> StateStore:
+        """Declare a key-value store for processors (``stream.process(fn, stores=[...])``).
+
+        It lives in RocksDB, one database per partition of the processor's input, with the
+        changelog ``<app-id>-<name>-changelog``; it is recovered after restarts and
+        answers table views like every table. ``default()`` is what a missing key reads as.
+
+        >>> app = App("shop")
+        >>> app.table_store("stock", key="str", value="int", default=int).name
+        'stock'
+        """
+        return make_state_store(name, key, value, default)
 
     def agent(
         self, topic: Topic | str, *, name: str | None = None, concurrency: int = 1

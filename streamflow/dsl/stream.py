@@ -30,7 +30,7 @@ Example (the user-spending job):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from streamflow.codecs import Codec, resolve_codec
@@ -38,6 +38,7 @@ from streamflow.codecs.change import ADD, ChangeCodec
 from streamflow.codecs.join import JoinKeyCodec, ListCodec, SidedCodec, UnmatchedKeyCodec
 from streamflow.codecs.windowed import WindowedCodec
 from streamflow.dsl.foreign_key import foreign_key_join
+from streamflow.dsl.processing import StateStore, add_processor
 from streamflow.dsl.topology import (
     AggregateNode,
     BranchNode,
@@ -503,6 +504,63 @@ class Stream:
                 )
             )
         return branches
+
+    def process(
+        self,
+        fn: Callable[[Any, Any, Any], Any],
+        *,
+        stores: Sequence[StateStore] = (),
+        on_timer: Callable[[Any, Any, Any], Any] | None = None,
+        name: str | None = None,
+        key: Codec | str | None = None,
+        value: Codec | str | None = None,
+        timer_value: Codec | str = "json",
+    ) -> Stream:
+        """Run ``fn(ctx, key, value)`` for each record: the processor API.
+
+        ``fn`` reads and writes the ``stores`` (declared with ``app.table_store``) through
+        ``ctx.store(name)``, sends records on with ``ctx.forward(key, value)`` (none, one or
+        many), sees ``ctx.timestamp`` and ``ctx.headers``, and sets per-key event-time
+        timers with ``ctx.schedule(key, at_ms, payload)`` / ``ctx.cancel(key)``; a timer
+        fires once, through ``on_timer(ctx, key, payload)``, when the partition's stream
+        time reaches it (see :mod:`streamflow.runtime.processor_api`). All of it commits
+        with the record's offset. ``key``/``value`` are the codecs of the forwarded records
+        (default: this stream's), ``timer_value`` the codec of timer payloads.
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("payments")
+        >>> def track(ctx, order_id, event):
+        ...     if event["status"] == "CREATED":
+        ...         ctx.schedule(order_id, ctx.timestamp + 30 * 60_000, event["user"])
+        ...     elif event["status"] == "PAID":
+        ...         ctx.cancel(order_id)
+        >>> def timeout(ctx, order_id, user):
+        ...     ctx.forward(order_id, {"status": "CANCELLED", "user": user})
+        >>> events = app.stream(app.topic("order-events", partitions=1))
+        >>> events.process(track, on_timer=timeout).to(app.topic("cancellations"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe("order-events", "o1", {"status": "CREATED", "user": "u1"}, timestamp=0)
+        ...     driver.pipe("order-events", "o2", {"status": "CREATED", "user": "u2"}, timestamp=1)
+        ...     driver.pipe("order-events", "o2", {"status": "PAID"}, timestamp=60_000)
+        ...     driver.pipe("order-events", "o3", {"status": "CREATED", "user": "u3"},
+        ...                 timestamp=31 * 60_000)
+        ...     driver.read("cancellations")
+        [('o1', {'status': 'CANCELLED', 'user': 'u1'})]
+        """
+        _require_callable(fn, "processor function")
+        if on_timer is not None:
+            _require_callable(on_timer, "on_timer callback")
+        return add_processor(
+            self,
+            fn,
+            stores=list(stores),
+            on_timer=on_timer,
+            name=name,
+            key=_maybe_codec(key),
+            value=_maybe_codec(value),
+            timer_value=resolve_codec(timer_value),
+        )
 
     def to_table(
         self,

@@ -37,11 +37,13 @@ __all__ = [
     "ForeignKeySubscribeNode",
     "ForeignKeySubscriptionNode",
     "GlobalTableJoinNode",
+    "KeyValueStoreNode",
     "MapNode",
     "MapValuesNode",
     "MergeNode",
     "Node",
     "PeekNode",
+    "ProcessorNode",
     "SelectKeyNode",
     "SinkNode",
     "SourceNode",
@@ -75,6 +77,12 @@ class Node:
     #: Whether the node is fed a table's changes, ``(key, (old, new))``, rather than its
     #: updates, ``(key, new)`` (re-groupings and foreign-key subscriptions).
     consumes_changes = False
+
+    @property
+    def state_stores(self) -> list[StoreNode]:
+        """Stores the node keeps its own state in, besides being a table itself (the window
+        stores of a stream-stream join, a processor's stores and timers)."""
+        return []
 
     def tables_read(self) -> tuple[str, ...]:
         """Tables the node reads but another node updates (they join its sub-topology).
@@ -432,6 +440,43 @@ class StreamJoinNode(Node):
         return [s for s in (self.left, self.right, self.unmatched) if s is not None]
 
 
+@dataclass(eq=False)
+class KeyValueStoreNode(StoreNode):
+    """A store declared with ``app.table_store(...)`` for processors to read and write:
+    ``default()`` is what a missing key reads as (``None`` when not given)."""
+
+    default: Callable[[], Any] | None = None
+    kind = "store"
+
+
+@dataclass(eq=False)
+class ProcessorNode(Node):
+    """Runs ``fn(ctx, key, value)`` for each record (``stream.process``): it reads and writes
+    its ``stores``, forwards records to its children and schedules per-key timers, fired
+    through ``on_timer(ctx, key, payload)`` once stream time reaches them.
+
+    Timers live in two stores of their own: ``timers`` by ``(due_ms, key)`` (the payload)
+    and ``timer_index`` by key (its due time: one timer per key).
+    """
+
+    fn: Callable[[Any, Any, Any], Any] = None  # type: ignore[assignment]
+    on_timer: Callable[[Any, Any, Any], Any] | None = None
+    stores: list[StoreNode] = field(default_factory=list)
+    timers: StoreNode | None = None
+    timer_index: StoreNode | None = None
+    kind = "process"
+
+    def describe(self) -> str:
+        stores = ", ".join(s.store for s in self.state_stores)
+        return f"{self.name} (process; stores: {stores})" if stores else super().describe()
+
+    @property
+    def state_stores(self) -> list[StoreNode]:
+        """The processor's stores, then its timer stores."""
+        timers = [s for s in (self.timers, self.timer_index) if s is not None]
+        return [*self.stores, *timers]
+
+
 @dataclass
 class Subtopology:
     """The operators driven by one or more co-partitioned source topics, with the tables and
@@ -470,13 +515,13 @@ class Subtopology:
     @property
     def stores(self) -> list[StoreNode]:
         """Tables updated by this sub-topology (the state of stream-stream joins included)."""
-        stores: list[StoreNode] = []
+        stores: dict[int, StoreNode] = {}
         for node in self.nodes():
             if isinstance(node, StoreNode):
-                stores.append(node)
-            elif isinstance(node, StreamJoinNode):
-                stores.extend(node.state_stores)
-        return stores
+                stores.setdefault(id(node), node)
+            for store in node.state_stores:  # one store two processors use: listed once
+                stores.setdefault(id(store), store)
+        return list(stores.values())
 
     @property
     def sinks(self) -> list[SinkNode]:
@@ -572,6 +617,8 @@ class TopologyBuilder:
         #: Per upstream node, the stream read back from the repartition topic that re-keyed
         #: it for a join or table: a second join of the same stream reuses it.
         self.repartitioned_by_key: dict[int, Any] = {}
+        #: Processor stores by name: processors given one store share its node.
+        self.state_store_nodes: dict[str, Any] = {}
         self._counter = 0
         self._names: set[str] = set()
 

@@ -128,6 +128,8 @@ class BatchContext:
     #: ``global_table(name)``: the state of a global table (see
     #: :mod:`streamflow.runtime.global_tables`), for joins.
     global_table: Callable[[str], Any] = field(default=lambda name: None)
+    #: ``headers_of(source_index)``: the headers of a consumed record of the batch.
+    headers_of: Callable[[int], list[tuple[str, bytes]]] = field(default=lambda index: [])
     #: Per-batch working state of operators, by step name (dropped with the batch).
     scratch: dict[str, Any] = field(default_factory=dict)
     #: Changes of operator state kept outside tables (a partition's stream time), applied

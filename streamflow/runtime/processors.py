@@ -46,6 +46,7 @@ from streamflow.dsl.topology import (
     MergeNode,
     Node,
     PeekNode,
+    ProcessorNode,
     SelectKeyNode,
     SinkNode,
     SourceNode,
@@ -59,6 +60,7 @@ from streamflow.dsl.topology import (
     TableSourceNode,
 )
 from streamflow.runtime.batch import DELETED, BatchContext, TableBatch
+from streamflow.runtime.processor_api import compile_processor
 
 __all__ = ["Push", "SinkEncodeError", "compile_node", "compile_sources"]
 
@@ -955,6 +957,7 @@ _COMPILERS: dict[type, Callable[[Any, Push], Push]] = {
     TableRegroupNode: _table_regroup,
     StreamJoinNode: _stream_join,
     GlobalTableJoinNode: _global_table_join,
+    ProcessorNode: compile_processor,
     ForeignKeySubscriptionNode: _fk_subscriptions,
     ForeignKeyLookupNode: _fk_lookup,
     ForeignKeyJoinNode: _fk_join,

@@ -1,0 +1,151 @@
+"""Order flow: inventory reservation, payment with a timeout, and notifications, written
+with processors (``stream.process``), stores and timers.
+
+1. **Inventory** (by SKU): each order reserves its quantity from the ``stock`` store, or is
+   ``REJECTED`` with the reason when the stock is short (stock never goes negative);
+   ``stock_changes`` restock; releases of cancelled orders give their quantity back. The
+   ``reservations`` store remembers what each order took, so a redelivered order or
+   release changes nothing twice.
+2. **Payment** (by order id): a ``RESERVED`` order waits in ``awaiting-payment`` with a
+   timer ``ORDER_FLOW_PAYMENT_TIMEOUT_MINUTES`` (default 30) after its time; a ``PAID``
+   payment cancels the timer and settles it; a timer that fires cancels the order
+   (``CANCELLED``, "payment timeout") and releases its stock.
+3. Every status goes to ``order_status``; terminal ones (``REJECTED``, ``PAID``,
+   ``CANCELLED``) also become ``notifications`` for the user.
+
+Timers are event-time timers: a payment timeout fires once later records (orders or
+payments) carry the partition's stream time past it.
+
+Run it:
+    $ streamflow worker apps/order_flow.py
+Feed it:
+    $ echo '{"sku": "apple", "quantity": 10}' | \\
+        streamflow produce --app apps/order_flow.py stock_changes --key sku
+    $ echo '{"order_id": "o1", "sku": "apple", "quantity": 2, "user_id": "u1"}' | \\
+        streamflow produce --app apps/order_flow.py orders --key order_id
+Query it:
+    $ streamflow table get apps/order_flow.py stock apple
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import streamflow
+from streamflow import ProcessorContext
+
+app = streamflow.App("order-flow", partitions=int(os.environ.get("ORDER_FLOW_PARTITIONS", "4")))
+PAYMENT_TIMEOUT_MS = int(float(os.environ.get("ORDER_FLOW_PAYMENT_TIMEOUT_MINUTES", "30")) * 60_000)
+
+orders = app.topic("orders", key="str", value="json")
+stock_changes = app.topic("stock_changes", key="str", value="json")
+payments = app.topic("payments", key="str", value="json")
+stock_releases = app.topic("stock_releases", key="str", value="json")
+order_status = app.topic("order_status", key="str", value="json")
+notifications = app.topic("notifications", key="str", value="json")
+
+stock = app.table_store("stock", key="str", value="int", default=int)
+reservations = app.table_store("reservations", key="str", value="int")
+awaiting_payment = app.table_store("awaiting-payment", key="str", value="json")
+
+TERMINAL = ("REJECTED", "PAID", "CANCELLED")
+
+
+def reserve(ctx: ProcessorContext, sku: str, event: dict[str, Any]) -> None:
+    """Inventory for one SKU: orders reserve, restocks add, releases give back.
+
+    >>> from streamflow.testing import TestDriver
+    >>> with TestDriver(app) as driver:
+    ...     driver.pipe("stock_changes", "apple", {"quantity": 3})
+    ...     driver.pipe("orders", "o1", {"order_id": "o1", "sku": "apple", "quantity": 2,
+    ...                                  "user_id": "u1"})
+    ...     driver.pipe("orders", "o2", {"order_id": "o2", "sku": "apple", "quantity": 2,
+    ...                                  "user_id": "u2"})
+    ...     [(k, v["status"]) for k, v in driver.read("order_status")]
+    [('o1', 'RESERVED'), ('o2', 'REJECTED')]
+    """
+    level = ctx.store("stock")[sku]
+    taken = ctx.store("reservations")
+    kind = event.get("type", "restock")
+    if kind == "order":
+        order_id, quantity = event["order_id"], int(event["quantity"])
+        if order_id in taken:
+            return  # redelivered: reserved already
+        if quantity > level:
+            ctx.forward(
+                order_id,
+                {**event, "status": "REJECTED", "reason": f"only {level} of {sku} in stock"},
+            )
+            return
+        ctx.store("stock")[sku] = level - quantity
+        taken[order_id] = quantity
+        ctx.forward(order_id, {**event, "status": "RESERVED"})
+    elif kind == "release":
+        quantity = taken.get(event["order_id"])
+        if quantity is not None:  # released once only
+            ctx.store("stock")[sku] = level + quantity
+            del taken[event["order_id"]]
+    else:
+        ctx.store("stock")[sku] = level + int(event["quantity"])
+
+
+def settle(ctx: ProcessorContext, order_id: str, event: dict[str, Any]) -> None:
+    """Payment for one order: wait for it after the reservation, settle it when it comes."""
+    waiting = ctx.store("awaiting-payment")
+    status = event.get("status")
+    if status == "RESERVED":
+        if order_id not in waiting:
+            waiting[order_id] = event
+            ctx.schedule(order_id, ctx.timestamp + PAYMENT_TIMEOUT_MS, event)
+    elif status == "PAID" and order_id in waiting:
+        order = waiting[order_id]
+        del waiting[order_id]
+        ctx.cancel(order_id)
+        ctx.forward(order_id, {**order, "status": "PAID"})
+
+
+def payment_timeout(ctx: ProcessorContext, order_id: str, order: dict[str, Any]) -> None:
+    """No payment in time: cancel the order (its stock is released downstream)."""
+    del ctx.store("awaiting-payment")[order_id]
+    ctx.forward(order_id, {**order, "status": "CANCELLED", "reason": "payment timeout"})
+
+
+def notification(order_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    """What the user is told about a finished order.
+
+    >>> notification("o1", {"user_id": "u1", "status": "PAID"})
+    {'user_id': 'u1', 'order_id': 'o1', 'message': 'order o1: PAID'}
+    """
+    reason = f" ({event['reason']})" if event.get("reason") else ""
+    return {
+        "user_id": event["user_id"],
+        "order_id": order_id,
+        "message": f"order {order_id}: {event['status']}{reason}",
+    }
+
+
+inventory_input = (
+    app.stream(orders)
+    .map(lambda order_id, order: (order["sku"], {**order, "type": "order"}))
+    .merge(app.stream(stock_changes))
+    .merge(app.stream(stock_releases))
+)
+reserved_or_rejected = inventory_input.process(
+    reserve, stores=[stock, reservations], name="inventory"
+)
+settled = reserved_or_rejected.merge(app.stream(payments)).process(
+    settle, stores=[awaiting_payment], on_timer=payment_timeout, name="payment"
+)
+statuses = reserved_or_rejected.merge(settled)
+statuses.to(order_status)
+(
+    statuses.filter(lambda order_id, event: event["status"] in TERMINAL)
+    .map(lambda order_id, event: (event["user_id"], notification(order_id, event)))
+    .to(notifications)
+)
+(
+    settled.filter(lambda order_id, event: event["status"] == "CANCELLED")
+    .map(lambda order_id, event: (event["sku"], {"type": "release", "order_id": order_id}))
+    .to(stock_releases)
+)

@@ -1,0 +1,148 @@
+"""The processor API of the DSL: ``app.table_store(...)`` and ``stream.process(...)``.
+
+A processor is a plain function ``fn(ctx, key, value)`` run for every record, for logic the
+fluent operators cannot say: it reads and writes named stores (RocksDB, with changelogs,
+partitioned like its input and visible in table views), forwards any number of records,
+and schedules per-key timers fired through ``on_timer(ctx, key, payload)``. The context it
+gets is :class:`streamflow.runtime.processor_api.ProcessorContext`.
+
+Example (stock that never goes negative):
+    >>> from streamflow import App
+    >>> from streamflow.testing import TestDriver
+    >>> app = App("inventory")
+    >>> stock = app.table_store("stock", key="str", value="int", default=int)
+    >>> def reserve(ctx, sku, change):
+    ...     level = ctx.store("stock")[sku] + change["delta"]
+    ...     if level < 0:
+    ...         ctx.forward(sku, {"rejected": change["delta"], "stock": level - change["delta"]})
+    ...         return
+    ...     ctx.store("stock")[sku] = level
+    ...     ctx.forward(sku, {"stock": level})
+    >>> app.stream(app.topic("stock-changes")).process(reserve, stores=[stock]).to(
+    ...     app.topic("stock-events"))
+    >>> with TestDriver(app) as driver:
+    ...     driver.pipe_many("stock-changes", [("apple", {"delta": 2}), ("apple", {"delta": -3})])
+    ...     driver.read("stock-events"), driver.table("stock")["apple"]
+    ([('apple', {'stock': 2}), ('apple', {'rejected': -3, 'stock': 2})], 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from streamflow.codecs import Codec, IntCodec, resolve_codec
+from streamflow.codecs.timers import TimerKeyCodec
+from streamflow.dsl.topology import KeyValueStoreNode, ProcessorNode
+
+if TYPE_CHECKING:
+    from streamflow.dsl.stream import Stream
+
+__all__ = ["StateStore", "add_processor"]
+
+
+@dataclass(frozen=True)
+class StateStore:
+    """A named key-value store for processors, declared with ``app.table_store(...)``.
+
+    ``default`` (a function of no arguments, e.g. ``int``) is what a missing key reads as;
+    without it reading a missing key with ``store[key]`` raises ``KeyError``.
+
+    >>> from streamflow import App
+    >>> App("shop").table_store("stock", key="str", value="int", default=int)
+    StateStore(name='stock', key='str', value='int')
+    """
+
+    name: str
+    key_codec: Codec
+    value_codec: Codec
+    default: Callable[[], Any] | None = None
+
+    def __repr__(self) -> str:
+        key, value = self.key_codec.name, self.value_codec.name
+        return f"StateStore(name={self.name!r}, key={key!r}, value={value!r})"
+
+
+def make_state_store(
+    name: str,
+    key: Codec | str,
+    value: Codec | str,
+    default: Callable[[], Any] | None,
+) -> StateStore:
+    """A :class:`StateStore`, its codecs resolved and its arguments checked.
+
+    >>> make_state_store("seen", "str", "json", None).value_codec.name
+    'json'
+    """
+    if not name or not isinstance(name, str):
+        raise ValueError("a table store needs a name (a non-empty string)")
+    if default is not None and not callable(default):
+        raise TypeError(
+            f"default of table store {name!r} must be a function of no arguments "
+            f"(e.g. default=int or default=dict), got {default!r}"
+        )
+    return StateStore(name, resolve_codec(key), resolve_codec(value), default)
+
+
+def add_processor(
+    stream: Stream,
+    fn: Callable[[Any, Any, Any], Any],
+    *,
+    stores: Sequence[StateStore],
+    on_timer: Callable[[Any, Any, Any], Any] | None,
+    name: str | None,
+    key: Codec | None,
+    value: Codec | None,
+    timer_value: Codec,
+) -> Stream:
+    """Add a :class:`~streamflow.dsl.topology.ProcessorNode` below ``stream``; return its output.
+
+    The input is repartitioned first if its keys were changed (a store must hold one key's
+    state in one partition). The output may have new keys: a later join or aggregation
+    repartitions it.
+
+    >>> from streamflow import App
+    >>> app = App("shop")
+    >>> out = add_processor(app.stream("orders"), lambda ctx, k, v: None, stores=[],
+    ...                     on_timer=None, name="noop", key=None, value=None,
+    ...                     timer_value=resolve_codec("json"))
+    >>> out._node.kind
+    'process'
+    """
+    for store in stores:
+        if not isinstance(store, StateStore):
+            raise TypeError(
+                f"stores= takes stores declared with app.table_store(...), got {store!r}"
+            )
+    builder = stream._builder
+    name = name or builder.unique_name(f"process-{getattr(fn, '__name__', 'fn')}")
+    source = stream._partitioned_by_key(name, key=stream._key_codec)
+    nodes = builder.state_store_nodes
+    store_nodes = []
+    for store in stores:
+        node = nodes.get(store.name)
+        if node is None:
+            node = nodes[store.name] = KeyValueStoreNode(
+                name=store.name,
+                store=store.name,
+                key_codec=store.key_codec,
+                value_codec=store.value_codec,
+                default=store.default,
+            )
+        store_nodes.append(node)
+    processor = ProcessorNode(fn=fn, on_timer=on_timer, stores=store_nodes)
+    if on_timer is not None:
+        processor.timers = KeyValueStoreNode(
+            name=f"{name}-timers",
+            store=f"{name}-timers",
+            key_codec=TimerKeyCodec(source._key_codec),
+            value_codec=timer_value,
+        )
+        processor.timer_index = KeyValueStoreNode(
+            name=f"{name}-timer-index",
+            store=f"{name}-timer-index",
+            key_codec=source._key_codec,
+            value_codec=IntCodec(),
+        )
+    return source._child(processor, name, key_codec=key, value_codec=value, key_changed=True)

@@ -1,0 +1,86 @@
+"""The order flow app (``apps/order_flow.py``) through the TestDriver: reservations that
+never overdraw stock, payments, payment timeouts that cancel and release, redelivery."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from streamflow.testing import TestDriver
+
+MINUTE = 60_000
+
+
+@pytest.fixture
+def driver(monkeypatch):
+    monkeypatch.setenv("ORDER_FLOW_PAYMENT_TIMEOUT_MINUTES", "1")
+    monkeypatch.setenv("ORDER_FLOW_PARTITIONS", "1")
+    with TestDriver("apps/order_flow.py") as test_driver:
+        yield test_driver
+
+
+def order(driver, order_id, sku, quantity, at, user="u1"):
+    value = {"order_id": order_id, "sku": sku, "quantity": quantity, "user_id": user}
+    driver.pipe("orders", order_id, value, timestamp=at)
+
+
+def terminal(statuses):
+    return {k: v["status"] for k, v in statuses if v["status"] in ("REJECTED", "PAID", "CANCELLED")}
+
+
+def test_orders_are_reserved_paid_rejected_or_cancelled_once(driver):
+    driver.pipe("stock_changes", "apple", {"quantity": 5}, timestamp=0)
+    driver.pipe("stock_changes", "pear", {"quantity": 1}, timestamp=0)
+    order(driver, "o1", "apple", 2, 0)
+    order(driver, "o2", "apple", 2, 1000)
+    order(driver, "o3", "apple", 2, 2000)  # only 1 left
+    order(driver, "o4", "pear", 1, 3000)
+    order(driver, "o1", "apple", 2, 3500)  # redelivered: changes nothing
+    driver.pipe("payments", "o1", {"status": "PAID"}, timestamp=10_000)
+    first = driver.read("order_status")
+    assert [(k, v["status"]) for k, v in first] == [
+        ("o1", "RESERVED"),
+        ("o2", "RESERVED"),
+        ("o3", "REJECTED"),
+        ("o4", "RESERVED"),
+        ("o1", "PAID"),
+    ]
+    assert first[2][1]["reason"] == "only 1 of apple in stock"
+    assert dict(driver.table("stock").items()) == {"apple": 1, "pear": 0}
+
+    # A later order moves stream time past o2's and o4's timeouts: both are cancelled and
+    # their stock released (o5 came before the release: rejected).
+    order(driver, "o5", "pear", 1, 2 * MINUTE)
+    later = driver.read("order_status")
+    assert Counter((k, v["status"]) for k, v in later) == Counter(
+        [("o5", "REJECTED"), ("o2", "CANCELLED"), ("o4", "CANCELLED")]
+    )
+    assert all(v["reason"] == "payment timeout" for k, v in later if v["status"] == "CANCELLED")
+    assert dict(driver.table("stock").items()) == {"apple": 3, "pear": 1}
+    assert dict(driver.table("reservations").items()) == {"o1": 2}
+    assert len(driver.table("awaiting-payment")) == 0
+
+    driver.pipe("payments", "o2", {"status": "PAID"}, timestamp=3 * MINUTE)  # too late
+    assert driver.read("order_status") == []
+    outcomes = terminal(first + later)
+    assert outcomes == {
+        "o1": "PAID",
+        "o2": "CANCELLED",
+        "o3": "REJECTED",
+        "o4": "CANCELLED",
+        "o5": "REJECTED",
+    }
+    notes = driver.read("notifications")
+    assert sorted(v["order_id"] for _, v in notes) == sorted(outcomes)
+    assert {v["message"] for _, v in notes} >= {"order o2: CANCELLED (payment timeout)"}
+
+
+def test_a_paid_order_is_not_cancelled_when_its_timeout_passes(driver):
+    driver.pipe("stock_changes", "apple", {"quantity": 1}, timestamp=0)
+    order(driver, "o1", "apple", 1, 0)
+    driver.pipe("payments", "o1", {"status": "PAID"}, timestamp=30_000)
+    driver.pipe("payments", "o1", {"status": "PAID"}, timestamp=31_000)  # redelivered
+    order(driver, "o2", "apple", 1, 5 * MINUTE)
+    assert terminal(driver.read("order_status")) == {"o1": "PAID", "o2": "REJECTED"}
+    assert driver.table("stock")["apple"] == 0
