@@ -60,8 +60,7 @@ def run(broker: str, orders: int, users: int, partitions: int, guarantee: str) -
 
     token = uuid.uuid4().hex[:8]
     topics = {
-        name: f"bench-{name}-{token}"
-        for name in ("order_events", "customers", "enriched_orders")
+        name: f"bench-{name}-{token}" for name in ("order_events", "customers", "enriched_orders")
     }
     gen.create_topics(broker, topics.values(), partitions)
     regions = {gen.user_name(i): REGIONS[i % len(REGIONS)] for i in range(users)}
