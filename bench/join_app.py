@@ -8,29 +8,14 @@ the ``customers`` table (read from its topic) -> ``enriched_orders`` (JSON).
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamflow
+from apps.order_enrichment import enrich  # the same enrichment as the app
 
 app = streamflow.App("bench-join")
 
 order_events = app.topic("order_events", key="str", value=streamflow.avro("order_event"))
 customer_profiles = app.topic("customers", key="str", value="json")
 enriched_orders = app.topic("enriched_orders", key="str", value="json")
-
-
-def enrich(order: dict[str, Any], customer: dict[str, Any]) -> dict[str, Any]:
-    """An order with its customer's region and tier.
-
-    >>> enrich({"order_id": "o1", "amount": 2}, {"region": "emea", "tier": "gold"})
-    {'order_id': 'o1', 'amount': '2', 'region': 'emea', 'tier': 'gold'}
-    """
-    return {
-        "order_id": order["order_id"],
-        "amount": str(order["amount"]),
-        "region": customer["region"],
-        "tier": customer["tier"],
-    }
 
 
 customers = app.table_of(customer_profiles, name="customers")

@@ -79,10 +79,20 @@ except ImportError:  # pragma: no cover - psutil is in the project's "bench" ext
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
-SYSTEMS = ("streamflow", "faust", "quix")
+SYSTEMS = ("streamflow", "streamflow-processor", "faust", "quix")
 GUARANTEES = ("at_least_once", "exactly_once")
 #: Commit interval each system uses when ``--commit-interval`` is not given (seconds).
-DEFAULT_COMMIT_INTERVALS = {"faust": 2.8, "quix": 5.0, "streamflow": None}
+DEFAULT_COMMIT_INTERVALS = {
+    "faust": 2.8,
+    "quix": 5.0,
+    "streamflow": None,
+    "streamflow-processor": None,
+}
+#: The app each streamflow variant runs: the DSL job, and the same job with the processor API.
+STREAMFLOW_APPS = {
+    "streamflow": "apps/user_spending.py",
+    "streamflow-processor": "bench/processor_spending.py",
+}
 
 
 def log(msg: str) -> None:
@@ -136,7 +146,7 @@ def streamflow_command(spec: JobSpec) -> JobCommand:
 
         cmd = streamflow_command(spec); subprocess.Popen(cmd.argv, env={**os.environ, **cmd.env})
     """
-    args = ["worker", "apps/user_spending.py", "--broker", f"kafka://{spec.broker}"]
+    args = ["worker", STREAMFLOW_APPS[spec.system], "--broker", f"kafka://{spec.broker}"]
     script = Path(sys.executable).parent / "streamflow"
     if script.exists():
         argv = [str(script), *args]
@@ -196,6 +206,7 @@ def quix_command(spec: JobSpec) -> JobCommand:
 
 COMMANDS: dict[str, Callable[[JobSpec], JobCommand]] = {
     "streamflow": streamflow_command,
+    "streamflow-processor": streamflow_command,
     "faust": faust_command,
     "quix": quix_command,
 }
@@ -203,10 +214,10 @@ COMMANDS: dict[str, Callable[[JobSpec], JobCommand]] = {
 
 def preflight(system: str) -> str | None:
     """Return why ``system`` cannot run here, or None when it looks runnable."""
-    if system != "streamflow":
+    if system not in STREAMFLOW_APPS:
         return None
-    if not (REPO_ROOT / "apps" / "user_spending.py").exists():
-        return "apps/user_spending.py does not exist yet"
+    if not (REPO_ROOT / STREAMFLOW_APPS[system]).exists():
+        return f"{STREAMFLOW_APPS[system]} does not exist yet"
     probe = subprocess.run(
         [sys.executable, "-c", "import streamflow.cli.main"],
         cwd=REPO_ROOT,

@@ -141,6 +141,8 @@ class AppProfile(ABC):
     output_topics: ClassVar[tuple[str, ...]]
     # Topics written once before the input and never changed (see the module's docstring).
     reference_topics: ClassVar[tuple[str, ...]] = ()
+    # Environment the app's workers get (settings of the app itself).
+    app_env: ClassVar[dict[str, str]] = {}
 
     @abstractmethod
     def expected_tables(
@@ -456,6 +458,92 @@ class OrderEnrichment(AppProfile):
                     )
 
 
+class UserDigests(AppProfile):
+    """``apps/user_digests.py``: a processor with a store and debounced per-user timers.
+
+    The ground truth replays the input as the app must see it: partition by partition in
+    offset order, stream time the highest record timestamp so far; each order counts into
+    its user's activity and moves the user's timer to its time plus the quiet time; after
+    each record, every timer due by stream time fires, earliest first, sending the user's
+    digest and clearing the activity. ``user_digests``: for each user exactly these digests,
+    in order (a digest is told apart by its last order), with the exact count and time.
+    Tables: the activity of users still pending, and their timers.
+    """
+
+    name = "user_digests"
+    path = "apps/user_digests.py"
+    output_topics = ("user_digests",)
+    quiet_ms: ClassVar[int] = 400
+    app_env: ClassVar[dict[str, str]] = {"USER_DIGESTS_QUIET_MS": str(quiet_ms)}
+
+    def simulate(
+        self, inputs: Sequence[Record]
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], dict[str, int]]:
+        """``(digests by user, pending activity by user, pending timer due by user)``.
+
+        >>> records = [Record(0, 0, "o1", {"user_id": "u"}, 0),
+        ...            Record(0, 1, "o2", {"user_id": "v"}, 1000)]
+        >>> digests, pending, timers = UserDigests().simulate(records)
+        >>> digests["u"]
+        [{'orders': 1, 'last_order': 'o1', 'quiet_at': 400}]
+        >>> pending, timers
+        ({'v': {'orders': 1, 'last_order': 'o2'}}, {'v': 1400})
+        """
+        digests: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        activity: dict[str, dict[str, Any]] = {}
+        timers: dict[str, int] = {}
+        by_partition: dict[int, list[Record]] = defaultdict(list)
+        for record in inputs:
+            by_partition[record.partition].append(record)
+        for records in by_partition.values():
+            now = -(1 << 62)
+            mine: set[str] = set()
+            for record in sorted(records, key=lambda r: r.offset):
+                assert record.timestamp is not None
+                now = max(now, record.timestamp)
+                user = record.value["user_id"]
+                seen = activity.get(user, {"orders": 0})
+                activity[user] = {"orders": seen["orders"] + 1, "last_order": record.key}
+                timers[user] = record.timestamp + self.quiet_ms
+                mine.add(user)
+                for due, due_user in sorted((timers[u], u) for u in mine if timers[u] <= now):
+                    digests[due_user].append({**activity.pop(due_user), "quiet_at": due})
+                    del timers[due_user]
+                    mine.discard(due_user)
+        return dict(digests), activity, timers
+
+    def expected_tables(
+        self, inputs: Sequence[Record], references: Mapping[str, Sequence[Record]] = NO_REFERENCES
+    ) -> dict[str, dict[Any, Any]]:
+        _, pending, timers = self.simulate(inputs)
+        return {
+            "user-activity": pending,
+            "digests-timers": {
+                (due, user): pending[user]["orders"] for user, due in timers.items()
+            },
+            "digests-timer-index": dict(timers),
+        }
+
+    def check_outputs(
+        self,
+        inputs: Sequence[Record],
+        outputs: Mapping[str, Sequence[Record]],
+        tally: Tally,
+        references: Mapping[str, Sequence[Record]] = NO_REFERENCES,
+    ) -> None:
+        expected, _, _ = self.simulate(inputs)
+        written = by_key(outputs["user_digests"])
+        for user in sorted(expected.keys() | written.keys()):
+            digests = expected.get(user, [])
+            compare_sequence(
+                tally,
+                f"user_digests[{user}]",
+                [(d.get("last_order"), d) for d in written.get(user, [])],
+                [[d["last_order"] for d in digests]],
+                {d["last_order"]: d for d in digests},
+            )
+
+
 def _decimals(value: Mapping[str, Any], *names: str) -> dict[str, Any]:
     """A value with its amounts (``names``; default a user-totals value's) as ``Decimal``.
 
@@ -469,5 +557,5 @@ def _decimals(value: Mapping[str, Any], *names: str) -> dict[str, Any]:
 
 
 PROFILES: dict[str, AppProfile] = {
-    p.name: p for p in (UserSpending(), OrderPipeline(), OrderEnrichment())
+    p.name: p for p in (UserSpending(), OrderPipeline(), OrderEnrichment(), UserDigests())
 }

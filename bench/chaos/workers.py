@@ -65,6 +65,7 @@ class ChaosRun(AppRun):
             STREAMFLOW_STATE_DIR=str(self.state_dir),
             STREAMFLOW_BROKER=self.broker,
             **self.topic_env(),
+            **self.profile.app_env,
             # Stacks of all threads on SIGABRT (see Slot.abort), for workers that hang.
             PYTHONFAULTHANDLER="1",
         )
@@ -75,7 +76,7 @@ class ChaosRun(AppRun):
 
     def load_app(self):
         """The app as its workers see it (this run's id and topic names)."""
-        overrides = {"STREAMFLOW_APP_ID": self.app_id, **self.topic_env()}
+        overrides = {"STREAMFLOW_APP_ID": self.app_id, **self.topic_env(), **self.profile.app_env}
         with _environment(overrides):
             return load_app(self.app_path)
 

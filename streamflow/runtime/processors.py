@@ -220,39 +220,19 @@ def _flat_map_values(node: FlatMapValuesNode, forward: Push) -> Push:
 
 
 def _sink(node: SinkNode, forward: Push) -> Push:
+    """Encode records into the topic's output; a routed sink's values are
+    ``(partition, value)`` and name the partition each record goes to."""
     topic = node.topic
     encode_key = topic.key_codec.encode
     encode_value = topic.value_codec.encode
-
-    if node.routed:
-        return _routed_sink(node)
+    routed = node.routed
 
     def push(records: list[Record], ctx: BatchContext) -> None:
         out = ctx.output(topic)
-        add = out.append
         for key, value, ts, src in records:
-            try:
-                add(
-                    (
-                        None if key is None else encode_key(key),
-                        None if value is None else encode_value(value),
-                        ts,
-                    )
-                )
-            except Exception as exc:
-                ctx.fail(src, SinkEncodeError.of(node, key, exc, encode_key), node.name)
-
-    return push
-
-
-def _routed_sink(node: SinkNode) -> Push:
-    """A sink whose records name their partition: ``(key, (partition, value))``."""
-    topic = node.topic
-    encode_key = topic.key_codec.encode
-    encode_value = topic.value_codec.encode
-
-    def push(records: list[Record], ctx: BatchContext) -> None:
-        for key, (partition, value), ts, src in records:
+            partition = None
+            if routed:
+                partition, value = value
             try:
                 encoded = (
                     None if key is None else encode_key(key),
@@ -262,7 +242,7 @@ def _routed_sink(node: SinkNode) -> Push:
             except Exception as exc:
                 ctx.fail(src, SinkEncodeError.of(node, key, exc, encode_key), node.name)
                 continue
-            ctx.output(topic, partition).append(encoded)
+            (out if partition is None else ctx.output(topic, partition)).append(encoded)
 
     return push
 
