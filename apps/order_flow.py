@@ -7,14 +7,14 @@ with processors (``stream.process``), stores and timers.
    ``reservations`` store remembers what each order took, so a redelivered order or
    release changes nothing twice.
 2. **Payment** (by order id): a ``RESERVED`` order waits in ``awaiting-payment`` with a
-   timer ``ORDER_FLOW_PAYMENT_TIMEOUT_MINUTES`` (default 30) after its time; a ``PAID``
-   payment cancels the timer and settles it; a timer that fires cancels the order
-   (``CANCELLED``, "payment timeout") and releases its stock.
+   wall-clock timer ``ORDER_FLOW_PAYMENT_TIMEOUT_MINUTES`` (default 30) from when it was
+   reserved; a ``PAID`` payment cancels the timer and settles it; a timer that fires
+   cancels the order (``CANCELLED``, "payment timeout") and releases its stock.
 3. Every status goes to ``order_status``; terminal ones (``REJECTED``, ``PAID``,
    ``CANCELLED``) also become ``notifications`` for the user.
 
-Timers are event-time timers: a payment timeout fires once later records (orders or
-payments) carry the partition's stream time past it.
+Timers are durable: a timeout set before a crash or a rebalance fires once, on the worker
+that owns the order's partition then.
 
 Run it:
     $ streamflow worker apps/order_flow.py
@@ -97,7 +97,7 @@ def settle(ctx: ProcessorContext, order_id: str, event: dict[str, Any]) -> None:
     if status == "RESERVED":
         if order_id not in waiting:
             waiting[order_id] = event
-            ctx.schedule(order_id, ctx.timestamp + PAYMENT_TIMEOUT_MS, event)
+            ctx.schedule(order_id, ctx.wall_time + PAYMENT_TIMEOUT_MS, event, clock="wall")
     elif status == "PAID" and order_id in waiting:
         order = waiting[order_id]
         del waiting[order_id]

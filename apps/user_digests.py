@@ -11,6 +11,10 @@ events, store row and timer live in one partition without a repartition; the sto
 keyed by user while the records are keyed by order id, so table views cannot route its
 keys (the processor reads it, the views do not).
 
+Every order also gets a wall-clock timer, ``ORDER_EXPIRY_MS`` (default one second) after it
+is processed; when it fires, the order's expiry goes to ``order_expiries``: exactly one per
+order, whatever crashes or rebalances happen meanwhile.
+
 Run it:
     $ streamflow worker apps/user_digests.py
 """
@@ -25,9 +29,11 @@ from streamflow import ProcessorContext
 
 app = streamflow.App("user-digests")
 QUIET_MS = int(os.environ.get("USER_DIGESTS_QUIET_MS", "60000"))
+EXPIRY_MS = int(os.environ.get("ORDER_EXPIRY_MS", "1000"))
 
 order_events = app.topic("order_events", key="str", value=streamflow.avro("order_event"))
 user_digests = app.topic("user_digests", key="str", value="json")
+order_expiries = app.topic("order_expiries", key="str", value="json")
 activity = app.table_store("user-activity", key="str", value="json")
 
 
@@ -63,3 +69,16 @@ def digest(ctx: ProcessorContext, user: str, orders: int) -> None:
 app.stream(order_events).process(track, stores=[activity], on_timer=digest, name="digests").to(
     user_digests
 )
+
+
+def expire_later(ctx: ProcessorContext, order_id: str, order: dict[str, Any]) -> None:
+    """Set the order's expiry timer on the wall clock."""
+    ctx.schedule(order_id, ctx.wall_time + EXPIRY_MS, order["user_id"], clock="wall")
+
+
+def expired(ctx: ProcessorContext, order_id: str, user_id: str) -> None:
+    """The order's expiry: sent once."""
+    ctx.forward(order_id, {"order_id": order_id, "user_id": user_id})
+
+
+app.stream(order_events).process(expire_later, on_timer=expired, name="expiries").to(order_expiries)

@@ -108,6 +108,8 @@ class App:
         self.batch_size = batch_size
         self.dead_letter_topic = dead_letter_topic or f"{self.id}-dlq"
         self.builder = TopologyBuilder(self.id, partitions)
+        # The source node of each topic read as a stream (a topic is read once).
+        self._sources: dict[str, SourceNode] = {}
         self.topics: dict[str, Topic] = {}
         self.agents: list[AgentSpec] = []
         self.tables: dict[str, Table] = {}
@@ -202,7 +204,19 @@ class App:
                 merged = merged.merge(other, name=name if last else None)
             return merged
         source_topic = self.resolve_topic(topic)
-        node = self.builder.add(SourceNode(topic=source_topic, on_error=on_error), name=name)
+        node = self._sources.get(source_topic.name)
+        if node is None:
+            node = self.builder.add(SourceNode(topic=source_topic, on_error=on_error), name=name)
+            self._sources[source_topic.name] = node
+        elif on_error is not None and node.on_error is not None and on_error != node.on_error:
+            raise ValueError(
+                f"topic {source_topic.name!r} is read with two error policies "
+                f"({node.on_error!r} and {on_error!r}); a topic is read once, with one policy"
+            )
+        elif on_error is not None:
+            node.on_error = on_error
+        # A topic read twice is read once: both streams start at the same source (as the
+        # same partition of it is one task's), each with its own operators.
         return Stream(
             self,
             node,

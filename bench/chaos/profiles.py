@@ -467,12 +467,14 @@ class UserDigests(AppProfile):
     each record, every timer due by stream time fires, earliest first, sending the user's
     digest and clearing the activity. ``user_digests``: for each user exactly these digests,
     in order (a digest is told apart by its last order), with the exact count and time.
-    Tables: the activity of users still pending, and their timers.
+    Tables: the activity of users still pending, and their timers. ``order_expiries``
+    (wall-clock timers, one per order): exactly one expiry per order, naming its user; none
+    pending at the end.
     """
 
     name = "user_digests"
     path = "apps/user_digests.py"
-    output_topics = ("user_digests",)
+    output_topics = ("user_digests", "order_expiries")
     quiet_ms: ClassVar[int] = 400
     app_env: ClassVar[dict[str, str]] = {"USER_DIGESTS_QUIET_MS": str(quiet_ms)}
 
@@ -519,9 +521,11 @@ class UserDigests(AppProfile):
         return {
             "user-activity": pending,
             "digests-timers": {
-                (due, user): pending[user]["orders"] for user, due in timers.items()
+                ("e", due, user): pending[user]["orders"] for user, due in timers.items()
             },
-            "digests-timer-index": dict(timers),
+            "digests-timer-index": {user: ["e", due] for user, due in timers.items()},
+            "expiries-timers": {},
+            "expiries-timer-index": {},
         }
 
     def check_outputs(
@@ -531,6 +535,16 @@ class UserDigests(AppProfile):
         tally: Tally,
         references: Mapping[str, Sequence[Record]] = NO_REFERENCES,
     ) -> None:
+        users = {record.key: record.value["user_id"] for record in inputs}
+        expiries = by_key(outputs["order_expiries"])
+        for order_id in sorted(users.keys() | expiries.keys()):
+            compare_sequence(
+                tally,
+                f"order_expiries[{order_id}]",
+                [(value.get("order_id"), value) for value in expiries.get(order_id, [])],
+                [[order_id]] if order_id in users else [],
+                {order_id: {"order_id": order_id, "user_id": users.get(order_id)}},
+            )
         expected, _, _ = self.simulate(inputs)
         written = by_key(outputs["user_digests"])
         for user in sorted(expected.keys() | written.keys()):

@@ -32,14 +32,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from streamflow.codecs import Codec, IntCodec, resolve_codec
+from streamflow.codecs import Codec, JsonCodec, resolve_codec
 from streamflow.codecs.timers import TimerKeyCodec
-from streamflow.dsl.topology import KeyValueStoreNode, ProcessorNode
+from streamflow.dsl.topology import KeyValueStoreNode, ProcessorNode, SourceNode
+from streamflow.topics import Topic
 
 if TYPE_CHECKING:
     from streamflow.dsl.stream import Stream
 
 __all__ = ["StateStore", "add_processor"]
+
+#: Ticks are only triggers: an hour of them is kept.
+TICK_RETENTION_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,22 @@ def add_processor(
             name=f"{name}-timer-index",
             store=f"{name}-timer-index",
             key_codec=source._key_codec,
-            value_codec=IntCodec(),
+            value_codec=JsonCodec(),
         )
-    return source._child(processor, name, key_codec=key, value_codec=value, key_changed=True)
+    out = source._child(processor, name, key_codec=key, value_codec=value, key_changed=True)
+    if on_timer is not None:
+        # Wall-clock timers: the worker owning a partition writes a tick to the same
+        # partition of this topic about every second; processing a tick fires them.
+        ticks = Topic(
+            f"{builder.app_id}-{name}-ticks",
+            key="bytes",
+            value="int",
+            partitions=source._partitions,
+            internal=True,
+            config={"cleanup.policy": "delete", "retention.ms": str(TICK_RETENTION_MS)},
+        )
+        tick_source = SourceNode(topic=ticks, internal=True)
+        builder.add(tick_source, name=f"{name}-tick-source")
+        tick_source.children.append(processor)
+        processor.tick_source = tick_source
+    return out

@@ -520,10 +520,11 @@ class Stream:
 
         ``fn`` reads and writes the ``stores`` (declared with ``app.table_store``) through
         ``ctx.store(name)``, sends records on with ``ctx.forward(key, value)`` (none, one or
-        many), sees ``ctx.timestamp`` and ``ctx.headers``, and sets per-key event-time
-        timers with ``ctx.schedule(key, at_ms, payload)`` / ``ctx.cancel(key)``; a timer
-        fires once, through ``on_timer(ctx, key, payload)``, when the partition's stream
-        time reaches it (see :mod:`streamflow.runtime.processor_api`). All of it commits
+        many), sees ``ctx.timestamp`` and ``ctx.headers``, and sets per-key timers with
+        ``ctx.schedule(key, at_ms, payload, clock="event" or "wall")`` /
+        ``ctx.cancel(key)``; a timer fires once, through ``on_timer(ctx, key, payload)``,
+        when the partition's stream time (or the wall clock) reaches it (see
+        :mod:`streamflow.runtime.processor_api`). All of it commits
         with the record's offset. ``key``/``value`` are the codecs of the forwarded records
         (default: this stream's), ``timer_value`` the codec of timer payloads.
 

@@ -455,8 +455,10 @@ class ProcessorNode(Node):
     its ``stores``, forwards records to its children and schedules per-key timers, fired
     through ``on_timer(ctx, key, payload)`` once stream time reaches them.
 
-    Timers live in two stores of their own: ``timers`` by ``(due_ms, key)`` (the payload)
-    and ``timer_index`` by key (its due time: one timer per key).
+    Timers live in two stores of their own: ``timers`` by ``(clock, due_ms, key)`` (the
+    payload) and ``timer_index`` by key (``[clock, due_ms]``: one timer per key). With
+    ``on_timer``, ``tick_source`` reads the processor's tick topic too: a tick fires the
+    wall-clock timers due.
     """
 
     fn: Callable[[Any, Any, Any], Any] = None  # type: ignore[assignment]
@@ -464,6 +466,8 @@ class ProcessorNode(Node):
     stores: list[StoreNode] = field(default_factory=list)
     timers: StoreNode | None = None
     timer_index: StoreNode | None = None
+    #: The source of the processor's tick topic (wall-clock timers), with ``on_timer``.
+    tick_source: SourceNode | None = None
     kind = "process"
 
     def describe(self) -> str:
@@ -660,6 +664,13 @@ class TopologyBuilder:
         stream keeps the error policy and dead-letter topic of the stream it came from,
         unless its source says otherwise.
         """
+        read = [source.topic.name for source in self.sources]
+        twice = sorted({name for name in read if read.count(name) > 1})
+        if twice:
+            raise ValueError(
+                f"topic(s) {', '.join(twice)} read by two sources in app {self.app_id!r}: a "
+                "topic is read by one source (app.stream returns streams sharing it)"
+            )
         subtopologies: list[Subtopology] = []
         inherited: dict[str, Subtopology] = {}
         for sources in self._components():

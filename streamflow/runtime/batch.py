@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,6 +129,8 @@ class BatchContext:
     #: ``global_table(name)``: the state of a global table (see
     #: :mod:`streamflow.runtime.global_tables`), for joins.
     global_table: Callable[[str], Any] = field(default=lambda name: None)
+    #: ``now_ms()``: wall-clock time (the worker's clock; the test driver's in tests).
+    now_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
     #: ``headers_of(source_index)``: the headers of a consumed record of the batch.
     headers_of: Callable[[int], list[tuple[str, bytes]]] = field(default=lambda index: [])
     #: Per-batch working state of operators, by step name (dropped with the batch).

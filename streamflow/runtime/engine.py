@@ -48,6 +48,7 @@ from aiokafka import TopicPartition
 from faust.types import TP
 
 from streamflow.app import App
+from streamflow.dsl.topology import ProcessorNode
 from streamflow.runtime.failures import FailureRouter, ProcessingStopped, retry_due_ms
 from streamflow.runtime.faust_codecs import faust_serializer
 from streamflow.runtime.global_tables import (
@@ -60,6 +61,7 @@ from streamflow.runtime.recovery_ends import last_committed_ends
 from streamflow.runtime.sender import BatchSender, Sent
 from streamflow.runtime.settings import WorkerSettings, state_dir
 from streamflow.runtime.tasks import ConsumedRecord, SubtopologyTask, TableRuntime
+from streamflow.runtime.ticks import Ticker
 from streamflow.state import rocksdb
 from streamflow.topics import Topic
 
@@ -145,6 +147,8 @@ class Runtime:
         #: Global tables by name, and the services that keep them current on this worker.
         self.global_tables: dict[str, GlobalTableState] = {}
         self.global_replicas: list[GlobalTableReplica] = []
+        #: Services writing the ticks of processors' wall-clock timers (see ticks.py).
+        self.tickers: list[Ticker] = []
         self.tasks: list[SubtopologyTask] = []
         self._tables_fed_by: dict[str, list[TableRuntime]] = defaultdict(list)
         self._next_offsets: dict[TP, int] = {}
@@ -252,6 +256,14 @@ class Runtime:
             self._add_subtopology(fapp, sub)
         for spec in self.app.agents:
             self._add_agent(fapp, spec)
+        tick_topics = [
+            node.tick_source.topic.name
+            for sub in self.topology.subtopologies
+            for node in sub.nodes()
+            if isinstance(node, ProcessorNode) and node.tick_source is not None
+        ]
+        if tick_topics:
+            self.tickers.append(Ticker(tick_topics, self._assigned, self.settings.bootstrap))
         fapp.on_partitions_revoked.connect(self._on_partitions_revoked)
         fapp.on_partitions_assigned.connect(self._on_partitions_assigned)
         return fapp

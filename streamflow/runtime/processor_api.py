@@ -7,12 +7,16 @@ record (store writes, timers, forwarded records) is part of the batch: committed
 consumed offsets in one transaction under exactly-once, or not at all; a record whose
 ``fn`` raises leaves nothing behind and follows the error policy.
 
-Timers are event-time timers: a timer is due once the partition's stream time (the
-highest record timestamp it has seen) reaches its time, so a partition that receives no
-records fires none. It fires once, in due-time order,
-right after the record that made it due, through ``on_timer(ctx, key, payload)``; firing
-deletes it in the same transaction, so a timer fires exactly once across restarts and
-rebalances (its stores have changelogs like every table).
+A timer follows one of two clocks. An event-time timer (``clock="event"``, the default) is
+due once the partition's stream time (the highest record timestamp it has seen) reaches
+its time, so a partition that receives no records fires none; it fires right after the
+record that made it due. A wall-clock timer (``clock="wall"``) is due at its time on the
+wall clock (``ctx.wall_time``): the worker owning a partition writes a tick to the
+processor's tick topic about every second (:mod:`streamflow.runtime.ticks`), and
+processing a tick fires the partition's due wall-clock timers. Timers fire earliest first,
+through ``on_timer(ctx, key, payload)``; firing deletes the timer in the same transaction,
+so a timer fires exactly once across restarts and rebalances (its stores have changelogs
+like every table).
 
 Example:
     >>> from streamflow import App
@@ -38,7 +42,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from streamflow.codecs.join import time_bytes
+from streamflow.codecs.timers import EVENT_TIME, WALL_CLOCK, due_range
 from streamflow.dsl.topology import KeyValueStoreNode, ProcessorNode
 from streamflow.runtime.batch import DELETED, MISSING, BatchContext, TableBatch
 
@@ -52,6 +56,7 @@ Push = Callable[[list[Record], BatchContext], None]
 # Values of these types cannot change in place; anything else is copied when read, so that
 # changing a value read from a store without writing it back changes nothing stored.
 _IMMUTABLE = (int, float, Decimal, str, bytes, bool, tuple, frozenset, type(None))
+_CLOCK_NAMES = {"event": EVENT_TIME, "wall": WALL_CLOCK}
 # A timer callback that keeps scheduling due timers is cut off after this many firings.
 _MAX_FIRINGS_PER_RECORD = 10_000
 
@@ -136,39 +141,41 @@ def _missing() -> Any:
 
 
 class _Timers:
-    """A partition's timers for one batch: the timer store by ``(due, key)``, the index by key,
-    and what this batch scheduled (so due timers are found before they are written)."""
+    """A partition's timers for one batch: the timer store by ``(clock, due, key)``, the
+    index by key (``[clock, due]``), and what this batch scheduled (so due timers are found
+    before they are written)."""
 
     def __init__(self, timers: TableBatch, index: TableBatch) -> None:
         self.timers = timers
         self.index = index
-        self.scheduled: dict[tuple[int, Any], Any] = {}
+        self.scheduled: dict[tuple[str, int, Any], Any] = {}
 
-    def schedule(self, key: Any, due: int, payload: Any) -> None:
+    def schedule(self, key: Any, clock: str, due: int, payload: Any) -> None:
         self.cancel(key)
-        self.timers.updated[(due, key)] = payload
-        self.index.updated[key] = due
-        self.scheduled[(due, key)] = payload
+        self.timers.updated[(clock, due, key)] = payload
+        self.index.updated[key] = [clock, due]
+        self.scheduled[(clock, due, key)] = payload
 
     def cancel(self, key: Any) -> bool:
-        due = self.index.load(key, _missing)
-        if due is MISSING:
+        entry = self.index.load(key, _missing)
+        if entry is MISSING:
             return False
-        self.timers.updated[(due, key)] = DELETED
+        clock, due = entry
+        self.timers.updated[(clock, due, key)] = DELETED
         self.index.updated[key] = DELETED
-        self.scheduled.pop((due, key), None)
+        self.scheduled.pop((clock, due, key), None)
         return True
 
-    def due(self, now: int) -> list[tuple[tuple[int, Any], Any]]:
-        """The timers due at stream time ``now``, earliest first."""
-        found = dict(self.timers.scan_stored(b"", time_bytes(now + 1)))
-        found.update((k, v) for k, v in self.scheduled.items() if k[0] <= now)
-        return sorted(found.items(), key=lambda item: item[0][0])
+    def due(self, clock: str, now: int) -> list[tuple[tuple[str, int, Any], Any]]:
+        """``clock``'s timers due at ``now``, earliest first."""
+        found = dict(self.timers.scan_stored(*due_range(clock, now)))
+        found.update((k, v) for k, v in self.scheduled.items() if k[0] == clock and k[1] <= now)
+        return sorted(found.items(), key=lambda item: item[0][1])
 
-    def fired(self, due: int, key: Any) -> None:
-        self.timers.updated[(due, key)] = DELETED
-        self.scheduled.pop((due, key), None)
-        if self.index.load(key, _missing) == due:
+    def fired(self, clock: str, due: int, key: Any) -> None:
+        self.timers.updated[(clock, due, key)] = DELETED
+        self.scheduled.pop((clock, due, key), None)
+        if self.index.load(key, _missing) == [clock, due]:
             self.index.updated[key] = DELETED
 
 
@@ -180,7 +187,8 @@ class ProcessorContext:
     due). ``store(name)`` is one of the processor's stores; ``forward(key, value)`` sends a
     record downstream (timed like the record, unless ``timestamp=`` says otherwise);
     ``schedule(key, at_ms, payload)`` sets the key's timer (replacing an earlier one) and
-    ``cancel(key)`` removes it. ``stream_time`` is the partition's stream time.
+    ``cancel(key)`` removes it. ``stream_time`` is the partition's stream time,
+    ``wall_time`` the wall clock (ms), for timers with ``clock="wall"``.
 
     >>> from streamflow import App
     >>> from streamflow.testing import TestDriver
@@ -252,11 +260,20 @@ class ProcessorContext:
             (key, value, self.timestamp if timestamp is None else timestamp, self._src)
         )
 
-    def schedule(self, key: Any, at_ms: int, payload: Any = None) -> None:
-        """Fire ``on_timer(ctx, key, payload)`` once stream time reaches ``at_ms``.
+    @property
+    def wall_time(self) -> int:
+        """Wall-clock time, in ms (the clock of ``clock="wall"`` timers)."""
+        return self._batch.now_ms()
 
-        One timer per key: scheduling again replaces the key's timer.
+    def schedule(self, key: Any, at_ms: int, payload: Any = None, *, clock: str = "event") -> None:
+        """Fire ``on_timer(ctx, key, payload)`` once, when ``clock`` reaches ``at_ms``.
+
+        ``clock="event"``: stream time (record timestamps); ``clock="wall"``: the wall
+        clock (``ctx.wall_time``), checked about every second even when no record comes.
+        One timer per key: scheduling again replaces the key's timer, whatever its clock.
         """
+        if clock not in _CLOCK_NAMES:
+            raise ValueError(f"a timer's clock is 'event' or 'wall', got {clock!r}")
         if self._timers is None:
             raise TypeError(
                 f"processor {self._node.name!r} has no on_timer callback: give "
@@ -264,7 +281,7 @@ class ProcessorContext:
             )
         if key is None:
             raise ValueError("a timer needs a key")
-        self._timers.schedule(key, int(at_ms), payload)
+        self._timers.schedule(key, _CLOCK_NAMES[clock], int(at_ms), payload)
 
     def cancel(self, key: Any) -> bool:
         """Remove ``key``'s timer; whether there was one."""
@@ -283,8 +300,13 @@ class ProcessorContext:
         return f"ProcessorContext({self._node.name!r}, partition={self.partition})"
 
 
-def compile_processor(node: ProcessorNode, forward: Push) -> Push:
-    """The operator of ``stream.process``: ``fn`` per record, then the timers it made due."""
+def compile_processor(node: ProcessorNode, forward: Push) -> tuple[Push, Push]:
+    """The operator of ``stream.process``: ``(records, ticks)``.
+
+    ``records`` runs ``fn`` per record, then fires the event-time timers each record made
+    due; ``ticks`` (records of the processor's tick topic, written about every second for
+    each partition by the worker that owns it) fires the wall-clock timers due by now.
+    """
     fn = node.fn
     on_timer = node.on_timer
     stream_time: dict[int, int] = {}
@@ -293,8 +315,7 @@ def compile_processor(node: ProcessorNode, forward: Push) -> Push:
         for store in node.stores
     }
 
-    def push(records: list[Record], ctx: BatchContext) -> None:
-        partition = ctx.partition
+    def context(ctx: BatchContext) -> tuple[ProcessorContext, _Timers | None]:
         stores = {
             name: KeyValueStore(name, ctx.table(name), default)
             for name, default in defaults.items()
@@ -306,8 +327,13 @@ def compile_processor(node: ProcessorNode, forward: Push) -> Push:
                 timers = ctx.scratch[(node.name, "timers")] = _Timers(
                     ctx.table(node.timers.store), ctx.table(node.timer_index.store)
                 )
-        now = ctx.scratch.get((node.name, "now"), stream_time.get(partition, -(1 << 62)))
-        pc = ProcessorContext(node, ctx, stores, timers, now)
+        now = ctx.scratch.get((node.name, "now"), stream_time.get(ctx.partition, -(1 << 62)))
+        return ProcessorContext(node, ctx, stores, timers, now), timers
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        partition = ctx.partition
+        pc, timers = context(ctx)
+        now = pc.stream_time
         out: list[Record] = []
         for key, value, ts, src in records:
             pc._begin(key, ts, src)
@@ -321,13 +347,22 @@ def compile_processor(node: ProcessorNode, forward: Push) -> Push:
                 continue
             out.extend(pc._take())
             if timers is not None and on_timer is not None:
-                out.extend(_fire_due(node, on_timer, pc, timers, now, src, ctx))
+                out.extend(_fire_due(node, on_timer, pc, timers, EVENT_TIME, now, src, ctx))
         ctx.scratch[(node.name, "now")] = now
         ctx.after_write.append(lambda: stream_time.__setitem__(partition, now))
         if out:
             forward(out, ctx)
 
-    return push
+    def tick(records: list[Record], ctx: BatchContext) -> None:
+        pc, timers = context(ctx)
+        if timers is None or on_timer is None or not records:
+            return
+        src = records[-1][3]
+        out = list(_fire_due(node, on_timer, pc, timers, WALL_CLOCK, ctx.now_ms(), src, ctx))
+        if out:
+            forward(out, ctx)
+
+    return push, tick
 
 
 def _fire_due(
@@ -335,22 +370,24 @@ def _fire_due(
     on_timer: Callable[[Any, Any, Any], Any],
     pc: ProcessorContext,
     timers: _Timers,
+    clock: str,
     now: int,
     src: int,
     ctx: BatchContext,
 ) -> Iterator[Record]:
-    """Fire the timers due at ``now`` (and those they schedule due by then), earliest first.
+    """Fire ``clock``'s timers due at ``now`` (and those they schedule due by then),
+    earliest first.
 
     A callback that raises is logged and its timer dropped: the record that made it due
     was processed fine and must not be dead-lettered for it.
     """
     fired = 0
     while fired < _MAX_FIRINGS_PER_RECORD:
-        due = timers.due(now)
+        due = timers.due(clock, now)
         if not due:
             return
-        for (at, key), payload in due:
-            timers.fired(at, key)
+        for (_, at, key), payload in due:
+            timers.fired(clock, at, key)
             fired += 1
             pc._begin(key, at, src)
             try:

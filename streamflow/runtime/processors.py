@@ -105,6 +105,9 @@ class _Compiler:
         if isinstance(node, TableJoinNode | StreamJoinNode):
             left, right = compiled
             return left if parent is node.left_parent else right
+        if isinstance(node, ProcessorNode):
+            records, ticks = compiled
+            return ticks if parent is not None and parent is node.tick_source else records
         return compiled
 
     def _build(self, node: Node) -> Any:

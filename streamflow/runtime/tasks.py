@@ -195,6 +195,7 @@ class SubtopologyTask:
                 lambda name: self.tables[name].batch(partition),
                 global_table=self.global_tables.__getitem__,
                 headers_of=lambda index: list(records[index].headers or ()),
+                now_ms=lambda: int(self.clock() * 1000),
             )
             for topic, decoded in self._decode(records, ctx, skip):
                 self._inputs[topic][1](decoded, ctx)

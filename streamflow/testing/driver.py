@@ -39,7 +39,9 @@ from typing import Any
 
 from streamflow.app import App
 from streamflow.codecs import Codec, resolve_codec
-from streamflow.dsl.topology import Subtopology
+from streamflow.codecs.foreign_key import prefix_end
+from streamflow.codecs.timers import WALL_CLOCK
+from streamflow.dsl.topology import ProcessorNode, Subtopology
 from streamflow.runtime.dead_letters import read_error_headers
 from streamflow.runtime.failures import FailureRouter, ProcessingStopped, retry_due_ms
 from streamflow.runtime.global_tables import GlobalTableState
@@ -149,6 +151,14 @@ class TestDriver:
             )
             for spec in app.agents
         ]
+        # Processors with timers: their tick topics get a tick whenever a wall-clock
+        # timer falls due (a worker writes one every second).
+        self._ticked = {
+            node.tick_source.topic.name: node
+            for sub in self.topology.subtopologies
+            for node in sub.nodes()
+            if isinstance(node, ProcessorNode) and node.tick_source is not None
+        }
         self._read_from: dict[str, int] = {}
         self._loop = asyncio.new_event_loop()
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None
@@ -203,8 +213,8 @@ class TestDriver:
         """Move wall-clock time forward, processing what falls due on the way.
 
         Time passes as it would for a worker: a retry due halfway is processed at that
-        moment (its failure schedules the next attempt from then), and so on until the
-        new time.
+        moment (its failure schedules the next attempt from then), a wall-clock timer of a
+        processor fires at its time, and so on until the new time.
 
         >>> from streamflow import App
         >>> driver = TestDriver(App("demo"), start_time=10)
@@ -216,11 +226,39 @@ class TestDriver:
         if seconds < 0:
             raise ValueError("time only moves forward: advance_time needs seconds >= 0")
         target = self._time + seconds
-        while (due_ms := self._next_due_ms()) is not None and due_ms <= target * 1000:
+        while True:
+            retry_ms, timer_ms = self._next_due_ms(), self._next_wall_timer_ms()
+            due_ms = min((t for t in (retry_ms, timer_ms) if t is not None), default=None)
+            if due_ms is None or due_ms > target * 1000:
+                break
             self._time = max(self._time, due_ms / 1000)
+            if due_ms == timer_ms:
+                self._tick()
             self._run(self._drain())
         self._time = target
         self._run(self._drain())
+
+    def _next_wall_timer_ms(self) -> int | None:
+        """When the earliest wall-clock timer of a processor is due, if any is set."""
+        due = []
+        for topic_name, node in self._ticked.items():
+            assert node.timers is not None
+            store = self._tables[node.timers.store].store
+            decode = node.timers.key_codec.decode
+            start = WALL_CLOCK.encode()
+            for partition in range(self._topics.get(topic_name).partitions):
+                for raw_key, _ in store.raw_items(partition, start, prefix_end(start)):
+                    due.append(decode(raw_key)[1])
+                    break
+        return min(due, default=None)
+
+    def _tick(self) -> None:
+        """A tick in every partition of every tick topic (as the workers write them)."""
+        tick = resolve_codec("int").encode(self.now_ms)
+        for topic_name, node in self._ticked.items():
+            assert node.tick_source is not None
+            for partition in range(self._topics.get(topic_name).partitions):
+                self._append_bytes(node.tick_source.topic, None, tick, None, None, partition)
 
     def _next_due_ms(self) -> int | None:
         """When the earliest record waiting in a retry topic is due, if any waits."""

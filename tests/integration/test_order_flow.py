@@ -1,30 +1,27 @@
 """Processors, stores and timers on a real worker: the order flow app, on both brokers.
 
 Orders reserve stock (``inventory``, by SKU), reserved orders wait for their payment with a
-one-minute event-time timeout (``payment``, by order id). The worker is stopped while the
+30-second wall-clock timeout (``payment``, by order id). The worker is stopped while the
 timers are pending and a new worker with an empty state folder takes over: the timers come
-back from their changelog and fire once, when later orders move stream time past them.
+back from their changelog and fire once, at their time, with no record coming.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 
 import orjson
 import pytest
 
 from streamflow.client import Client
-from streamflow.runtime.sender import partition_for
 from tests.integration.support import AppRun, wait_until
 
 pytestmark = pytest.mark.kafka
 
 APP = "apps/order_flow.py"
 TOPICS = ("orders", "stock_changes", "payments", "stock_releases", "order_status", "notifications")
-PARTITIONS = 2
-MINUTE = 60_000
 STOCK = {"apple": 12, "pear": 8, "plum": 5}
 
 
@@ -32,7 +29,7 @@ def test_timers_survive_a_restart_and_fire_once(broker, tmp_path):
     run = AppRun(broker, tmp_path / "state", app_path=APP)
     topics = {name: f"{name}-{run.run_id}" for name in TOPICS}
     run.extra_env.update({f"STREAMFLOW_TOPIC_{n.upper()}": t for n, t in topics.items()})
-    run.extra_env.update(ORDER_FLOW_PAYMENT_TIMEOUT_MINUTES="1", ORDER_FLOW_PARTITIONS="2")
+    run.extra_env.update(ORDER_FLOW_PAYMENT_TIMEOUT_MINUTES="0.5", ORDER_FLOW_PARTITIONS="2")
     rng = random.Random(12)
     t0 = int(time.time() * 1000)
 
@@ -77,28 +74,12 @@ def test_timers_survive_a_restart_and_fire_once(broker, tmp_path):
     worker = run.worker().start()
     client = Client(f"http://127.0.0.1:{worker.web_port}", retry_for=60)
     try:
-        # Later orders (too big to reserve) move stream time past the timeouts in every
-        # partition of the payment step (keyed by order id).
-        clocks: list[str] = []
-        n = 0
-        while {partition_for(c.encode(), PARTITIONS) for c in clocks} != {0, 1}:
-            clocks.append(f"clock-{n}")
-            n += 1
-        send(
-            "orders",
-            [
-                (
-                    c,
-                    {"order_id": c, "user_id": "u9", "sku": "apple", "quantity": 10**6},
-                    t0 + 2 * MINUTE,
-                )
-                for c in clocks
-            ],
-        )
+        assert not any("CANCELLED" in s for s in statuses().values())  # none fired yet
         unpaid = set(reserved) - paid
         wait_until(
             lambda: sum("CANCELLED" in s for s in statuses().values()) == len(unpaid),
             "the payment timeouts",
+            timeout=90,
         )
         time.sleep(2)  # a second firing would show now
         final = statuses()
@@ -113,7 +94,6 @@ def test_timers_survive_a_restart_and_fire_once(broker, tmp_path):
         assert len(ends) == 1, (oid, final[oid])
         expected = "PAID" if oid in paid else "CANCELLED" if oid in reserved else "REJECTED"
         assert ends == [expected], (oid, final[oid])
-    assert Counter(s for c in clocks for s in final[c]) == Counter({"REJECTED": len(clocks)})
     # Stock is conserved: what is gone is what the paid orders took; none went negative.
     taken: dict[str, int] = defaultdict(int)
     for oid in paid:

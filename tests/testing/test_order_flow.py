@@ -49,9 +49,10 @@ def test_orders_are_reserved_paid_rejected_or_cancelled_once(driver):
     assert first[2][1]["reason"] == "only 1 of apple in stock"
     assert dict(driver.table("stock").items()) == {"apple": 1, "pear": 0}
 
-    # A later order moves stream time past o2's and o4's timeouts: both are cancelled and
-    # their stock released (o5 came before the release: rejected).
-    order(driver, "o5", "pear", 1, 2 * MINUTE)
+    # o5 comes while o4 holds the last pear: rejected. A minute later o2 and o4 are
+    # cancelled and their stock released.
+    order(driver, "o5", "pear", 1, 20_000)
+    driver.advance_time(61)
     later = driver.read("order_status")
     assert Counter((k, v["status"]) for k, v in later) == Counter(
         [("o5", "REJECTED"), ("o2", "CANCELLED"), ("o4", "CANCELLED")]
@@ -62,6 +63,7 @@ def test_orders_are_reserved_paid_rejected_or_cancelled_once(driver):
     assert len(driver.table("awaiting-payment")) == 0
 
     driver.pipe("payments", "o2", {"status": "PAID"}, timestamp=3 * MINUTE)  # too late
+    driver.advance_time(120)
     assert driver.read("order_status") == []
     outcomes = terminal(first + later)
     assert outcomes == {
@@ -81,6 +83,7 @@ def test_a_paid_order_is_not_cancelled_when_its_timeout_passes(driver):
     order(driver, "o1", "apple", 1, 0)
     driver.pipe("payments", "o1", {"status": "PAID"}, timestamp=30_000)
     driver.pipe("payments", "o1", {"status": "PAID"}, timestamp=31_000)  # redelivered
+    driver.advance_time(5 * 60)
     order(driver, "o2", "apple", 1, 5 * MINUTE)
     assert terminal(driver.read("order_status")) == {"o1": "PAID", "o2": "REJECTED"}
     assert driver.table("stock")["apple"] == 0

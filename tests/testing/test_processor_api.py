@@ -318,3 +318,75 @@ def test_two_processors_share_a_store_in_one_subtopology():
         driver.pipe_many("orders", [("apple", 1), ("apple", 2), ("apple", 1)])
         assert driver.read("out") == [("apple", "ok"), ("apple", "rejected"), ("apple", "ok")]
         assert driver.table("stock")["apple"] == 0
+
+
+# --- wall-clock timers ----------------------------------------------------------------------
+
+
+def wall_app() -> App:
+    app = App("wall", partitions=2)
+
+    def fn(ctx, key, value):
+        if value.get("cancel"):
+            ctx.cancel(key)
+        else:
+            ctx.schedule(key, ctx.wall_time + value["in_ms"], value.get("payload"), clock="wall")
+
+    def fired(ctx, key, payload):
+        ctx.forward(key, {"payload": payload, "at": ctx.timestamp, "wall": ctx.wall_time})
+
+    app.stream(app.topic("in")).process(fn, on_timer=fired, name="wall").to(app.topic("out"))
+    return app
+
+
+def test_wall_clock_timers_fire_when_time_passes_without_records():
+    with TestDriver(wall_app(), start_time=100) as driver:
+        driver.pipe("in", "a", {"in_ms": 5000, "payload": "A"}, partition=0)
+        driver.pipe("in", "b", {"in_ms": 2000, "payload": "B"}, partition=1)
+        driver.advance_time(1.0)
+        assert driver.read("out") == []
+        driver.advance_time(10.0)  # b at 102 s, a at 105 s, each at its time
+        assert driver.read("out") == [
+            ("b", {"payload": "B", "at": 102_000, "wall": 102_000}),
+            ("a", {"payload": "A", "at": 105_000, "wall": 105_000}),
+        ]
+        assert driver.read("out") == []
+        driver.advance_time(60)
+        assert driver.read("out") == []  # once only
+        assert len(driver.table("wall-timers")) == 0
+
+
+def test_a_cancelled_wall_clock_timer_does_not_fire():
+    with TestDriver(wall_app()) as driver:
+        driver.pipe("in", "a", {"in_ms": 1000, "payload": "A"})
+        driver.pipe("in", "a", {"cancel": True})
+        driver.advance_time(5)
+        assert driver.read("out") == []
+
+
+def test_an_event_time_record_does_not_fire_a_wall_clock_timer():
+    with TestDriver(wall_app()) as driver:
+        driver.pipe("in", "a", {"in_ms": 60_000, "payload": "A"}, partition=0)
+        driver.pipe("in", "x", {"in_ms": 10**9}, timestamp=10**8, partition=0)  # stream time
+        assert driver.read("out") == []
+        driver.advance_time(60)
+        assert [k for k, _ in driver.read("out")] == ["a"]
+
+
+def test_a_timer_clock_must_be_event_or_wall():
+    app = App("wall", partitions=1)
+
+    def fn(ctx, key, value):
+        ctx.schedule(key, 0, clock="cpu")
+
+    app.stream(app.topic("in")).process(fn, on_timer=emit_fired)
+    with TestDriver(app) as driver:
+        driver.pipe("in", "a", {})
+        assert "'event' or 'wall'" in driver.dead_letters()[0].error
+
+
+def test_a_processor_with_timers_reads_a_tick_topic_partitioned_like_its_input():
+    app = App("wall", partitions=3)
+    app.stream(app.topic("in", partitions=5)).process(schedule_at, on_timer=emit_fired, name="p")
+    [sub] = app.topology().subtopologies
+    assert {s.topic.name: s.topic.partitions for s in sub.sources} == {"in": 5, "wall-p-ticks": 5}

@@ -114,3 +114,27 @@ def test_topic_names_can_be_overridden_from_the_environment(monkeypatch):
     monkeypatch.setenv("STREAMFLOW_TOPIC_ORDER_EVENTS", "orders-staging")
     app = App("shop")
     assert app.topic("order_events").name == "orders-staging"
+
+
+def test_a_topic_read_twice_shares_one_source():
+    from streamflow import App, DeadLetter, Stop
+
+    app = App("twice")
+    app.stream(app.topic("in")).to(app.topic("a"))
+    app.stream("in", on_error=Stop()).to(app.topic("b"))
+    [sub] = app.topology().subtopologies
+    assert [s.topic.name for s in sub.sources] == ["in"]
+    assert sorted(n.topic.name for n in sub.sinks) == ["a", "b"]
+    with pytest.raises(ValueError, match="two error policies"):
+        app.stream("in", on_error=DeadLetter())
+
+
+def test_two_sources_of_one_topic_are_refused_when_the_plan_is_built():
+    from streamflow.dsl.topology import SourceNode, TopologyBuilder
+    from streamflow.topics import Topic
+
+    builder = TopologyBuilder("twice")
+    builder.add(SourceNode(topic=Topic("in")))
+    builder.add(SourceNode(topic=Topic("in")))
+    with pytest.raises(ValueError, match="read by two sources"):
+        builder.build()

@@ -134,9 +134,9 @@ def test_a_topic_read_twice_is_one_node(multi):
     _check_well_formed(multi)
     clicks = multi.node("topic:clicks")
     assert clicks.kind == "source"
-    assert clicks.steps == ("source-1", "raw-clicks")
-    assert clicks.subtopology is None
-    assert sorted(_successors(multi, "topic:clicks")) == ["step:filter-2", "step:peek-13"]
+    assert clicks.steps == ("source-1",)  # read once: the second stream shares the source
+    assert clicks.subtopology == 0
+    assert sorted(_successors(multi, "topic:clicks")) == ["step:filter-2", "step:peek-12"]
 
 
 def test_a_user_topic_written_then_read_joins_its_writer_and_reader(multi):

@@ -1,0 +1,92 @@
+"""Ticks: what makes wall-clock timers fire when no record comes.
+
+Each processor with timers reads a tick topic of its own, ``<app>-<step>-ticks``, with the
+partitions of its input. A worker writes one tick, about every ``interval`` seconds, to each
+partition of those topics it is assigned; processing a tick, in the partition's task and
+transaction like any record, fires the partition's wall-clock timers that are due. A tick
+carries nothing but the time it was written: it is a trigger, so a lost or doubled tick
+changes nothing (the next one fires what is due).
+
+Example:
+    >>> # ticker = Ticker({"shop-payment-ticks"}, runtime._assigned, "127.0.0.1:9092")
+    >>> # await ticker.start()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Collection
+
+from aiokafka import AIOKafkaProducer
+from mode import Service
+
+from streamflow.codecs import IntCodec
+
+__all__ = ["DEFAULT_TICK_INTERVAL", "Ticker"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds between the ticks of a partition (``STREAMFLOW_TICK_INTERVAL`` overrides).
+DEFAULT_TICK_INTERVAL = 1.0
+
+
+class Ticker(Service):
+    """Writes a tick to every assigned partition of ``topics`` every ``interval`` seconds.
+
+    ``assigned()`` lists this worker's assigned ``(topic, partition)`` pairs.
+    """
+
+    def __init__(
+        self,
+        topics: Collection[str],
+        assigned: Callable[[], list[tuple[str, int]]],
+        bootstrap: str,
+        interval: float | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.topics = set(topics)
+        self.assigned = assigned
+        self.bootstrap = bootstrap
+        self.interval = interval or float(
+            os.environ.get("STREAMFLOW_TICK_INTERVAL") or DEFAULT_TICK_INTERVAL
+        )
+        self._producer: AIOKafkaProducer | None = None
+        self._encode = IntCodec().encode
+
+    async def on_start(self) -> None:
+        # A plain producer: a tick must be visible at once, not wait for a transaction.
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5)
+        await self._producer.start()
+
+    async def on_stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+
+    @Service.task
+    async def _tick(self) -> None:
+        while not self.should_stop:
+            await self.sleep(self.interval)
+            if self.should_stop:
+                break
+            try:
+                await self.tick_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the next tick tries again; timers wait meanwhile
+                log.warning("Could not write ticks: %s: %s", type(exc).__name__, exc)
+
+    async def tick_once(self) -> int:
+        """Write one tick to each assigned tick partition; how many were written."""
+        producer = self._producer
+        if producer is None:
+            return 0
+        now = self._encode(int(time.time() * 1000))
+        partitions = [(t, p) for t, p in self.assigned() if t in self.topics]
+        sent = [await producer.send(t, now, partition=p) for t, p in partitions]
+        if sent:
+            await asyncio.gather(*sent)
+        return len(sent)
