@@ -9,7 +9,9 @@ gets them through a left join, for follow-up. ``customers-per-region`` re-aggreg
 customers table: a customer who moves leaves one region's count and joins another's.
 ``order-regions`` is a foreign-key join: the latest event of every order (a table keyed by
 order id) joined with the profile of its ``user_id``: each order's status and its customer's
-region, kept right as orders change and customers move.
+region, kept right as orders change and customers move. ``settled_orders`` is a windowed
+stream-stream join: each PAID order with the ``payments`` record of its order id (keyed by
+order id and partitioned as the order events are) within an hour either side.
 
 Run it:
     $ streamflow worker apps/order_enrichment.py
@@ -35,6 +37,8 @@ order_events = app.topic("order_events", key="str", value=streamflow.avro("order
 customer_profiles = app.topic("customers", key="str", value="json")
 enriched_orders = app.topic("enriched_orders", key="str", value="json")
 unknown_customer_orders = app.topic("unknown_customer_orders", key="str", value="json")
+payments = app.topic("payments", key="str", value="json")
+settled_orders = app.topic("settled_orders", key="str", value="json")
 
 
 def enrich(order: dict[str, Any], customer: dict[str, Any]) -> dict[str, Any]:
@@ -92,4 +96,29 @@ region_revenue = enriched.group_by(
     lambda region, order, total: total + Decimal(order["amount"]),
     name="region-revenue",
     value="decimal",
+)
+
+
+def settle(order: dict[str, Any], payment: dict[str, Any]) -> dict[str, Any]:
+    """A PAID order next to the payment that settled it.
+
+    >>> settle({"order_id": "o1", "amount": Decimal("2.50")}, {"payment_id": "p1"})
+    {'order_id': 'o1', 'amount': '2.50', 'payment_id': 'p1'}
+    """
+    return {
+        "order_id": order["order_id"],
+        "amount": str(order["amount"]),
+        "payment_id": payment["payment_id"],
+    }
+
+
+(
+    orders.filter(lambda order_id, order: order["status"] == "PAID")
+    .join(
+        app.stream(payments),
+        settle,
+        window=streamflow.JoinWindows(before=3600, after=3600),
+        name="settle",
+    )
+    .to(settled_orders)
 )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaException, Producer
@@ -62,8 +62,10 @@ def write_records(
     records: Sequence[tuple[Any, Any]],
     partitions: int,
     timeout: float = 120.0,
+    partition_of: Callable[[Any, Any], int | None] = lambda key, value: None,
 ) -> None:
-    """Write ``(key, value)`` records to ``topic`` in order, partitioned by key; wait for all.
+    """Write ``(key, value)`` records to ``topic`` in order, partitioned by key (unless
+    ``partition_of(key, value)`` names a partition); wait for all.
 
     Raises ``RuntimeError`` if a record is not delivered within ``timeout`` seconds.
     """
@@ -80,7 +82,7 @@ def write_records(
             topic.name,
             key=encoded,
             value=None if value is None else topic.value_codec.encode(value),
-            partition=partition_for(encoded, partitions),
+            partition=_or(partition_of(key, value), partition_for(encoded, partitions)),
             on_delivery=delivered,
         )
         producer.poll(0)
@@ -151,3 +153,7 @@ class SteadyLoad(threading.Thread):
             self.delivered += 1
         else:
             self.errors.append(str(KafkaException(error)))
+
+
+def _or(partition: int | None, default: int) -> int:
+    return default if partition is None else partition

@@ -28,7 +28,7 @@ import random
 import zlib
 from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -161,10 +161,15 @@ class AppProfile(ABC):
         """Count the violations in the output topics (by logical name) into ``tally``."""
 
     def reference_records(
-        self, users: Sequence[str], seed: int
+        self, users: Sequence[str], seed: int, orders: Sequence[Mapping[str, Any]] = ()
     ) -> dict[str, list[tuple[Any, Any]]]:
-        """``(key, value)`` records of each reference topic, reproducible from ``seed``."""
+        """``(key, value)`` records of each reference topic, reproducible from ``seed``
+        (``orders``: the input the run will write)."""
         return {}
+
+    def reference_partition(self, topic: str, key: Any, value: Any, partitions: int) -> int | None:
+        """The partition of a reference record; ``None``: by key, as streamflow partitions."""
+        return None
 
     def normalize(self, store: str, value: Any) -> Any:
         """A table value in the form :meth:`expected_tables` gives (decoded value as is)."""
@@ -333,8 +338,10 @@ class OrderEnrichment(AppProfile):
 
     name = "order_enrichment"
     path = "apps/order_enrichment.py"
-    output_topics = ("enriched_orders", "unknown_customer_orders")
-    reference_topics = ("customers",)
+    output_topics = ("enriched_orders", "unknown_customer_orders", "settled_orders")
+    reference_topics = ("customers", "payments")
+    # Share of the PAID orders with a payment record.
+    paid_share: ClassVar[float] = 0.7
     regions: ClassVar[tuple[str, ...]] = ("amer", "apac", "emea", "latam")
     tiers: ClassVar[tuple[str, ...]] = ("bronze", "silver", "gold")
     # Share of the users left without a profile (at least one; at least one has a profile).
@@ -343,9 +350,9 @@ class OrderEnrichment(AppProfile):
     SUBSCRIBED: ClassVar[str] = "subscribed"
 
     def reference_records(
-        self, users: Sequence[str], seed: int
+        self, users: Sequence[str], seed: int, orders: Sequence[Mapping[str, Any]] = ()
     ) -> dict[str, list[tuple[Any, Any]]]:
-        """One profile per user but the unknown ones.
+        """One profile per user but the unknown ones; a payment for most PAID orders.
 
         >>> records = OrderEnrichment().reference_records([f"u{i}" for i in range(10)], 7)
         >>> len(records["customers"]), sorted(records["customers"][0][1])
@@ -355,7 +362,21 @@ class OrderEnrichment(AppProfile):
         users = sorted(users)
         unknown = max(1, round(len(users) * self.unknown_share)) if len(users) > 1 else 0
         without = set(rng.sample(users, unknown))
+        paying = random.Random(f"payments-{seed}")
+        payments = [
+            (
+                order["order_id"],
+                {
+                    "order_id": order["order_id"],
+                    "user_id": order["user_id"],
+                    "payment_id": f"pay-{order['order_id']}",
+                },
+            )
+            for order in orders
+            if order["status"] == "PAID" and paying.random() < self.paid_share
+        ]
         return {
+            "payments": payments,
             "customers": [
                 (
                     user,
@@ -368,8 +389,12 @@ class OrderEnrichment(AppProfile):
                 )
                 for user in users
                 if user not in without
-            ]
+            ],
         }
+
+    def reference_partition(self, topic: str, key: Any, value: Any, partitions: int) -> int | None:
+        """Payments go where their order's events go (by user): co-partitioned with them."""
+        return input_partition(value["user_id"], partitions) if topic == "payments" else None
 
     def expected_tables(
         self, inputs: Sequence[Record], references: Mapping[str, Sequence[Record]] = NO_REFERENCES
@@ -395,6 +420,9 @@ class OrderEnrichment(AppProfile):
                 if order["user_id"] in customers
             },
             "latest-orders": latest,
+            # The stream-stream join's window stores: nothing expires within a run.
+            "settle-left": _by_key_and_time(r for r in inputs if r.value["status"] == "PAID"),
+            "settle-right": _by_key_and_time(references["payments"]),
             # Every order stays subscribed to its user, with or without a profile.
             "order-regions-subscriptions": {
                 (order["user_id"], order_id): self.SUBSCRIBED for order_id, order in latest.items()
@@ -438,6 +466,29 @@ class OrderEnrichment(AppProfile):
                 actual,
                 [[o["order_id"] for o in orders]],
                 expected,
+            )
+        payments = latest_by_key(references["payments"])
+        settled = by_key(outputs["settled_orders"])
+        paid_orders = {o["order_id"]: o for user in paid.values() for o in (r.value for r in user)}
+        for order_id in sorted(set(payments) | set(settled)):
+            order = paid_orders.get(order_id)
+            expected_settled = (
+                {
+                    order_id: {
+                        "order_id": order_id,
+                        "amount": order["amount"],
+                        "payment_id": payments[order_id]["payment_id"],
+                    }
+                }
+                if order is not None
+                else {}
+            )
+            compare_sequence(
+                tally,
+                f"settled_orders[{order_id}]",
+                [(v.get("order_id"), _decimals(v, "amount")) for v in settled.get(order_id, ())],
+                [list(expected_settled)],
+                expected_settled,
             )
         unknown: dict[str, list[Record]] = defaultdict(list)
         for record in sorted(
@@ -556,6 +607,19 @@ class UserDigests(AppProfile):
                 [[d["last_order"] for d in digests]],
                 {d["last_order"]: d for d in digests},
             )
+
+
+def _by_key_and_time(records: Iterable[Record]) -> dict[tuple[Any, int], list[Any]]:
+    """A join window store's contents: the values of each ``(key, timestamp)``, in order.
+
+    >>> _by_key_and_time([Record(0, 0, "o1", {"a": 1}, 5), Record(0, 1, "o1", {"a": 2}, 5)])
+    {('o1', 5): [{'a': 1}, {'a': 2}]}
+    """
+    out: dict[tuple[Any, int], list[Any]] = defaultdict(list)
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        assert record.timestamp is not None
+        out[(record.key, record.timestamp)].append(record.value)
+    return dict(out)
 
 
 def _decimals(value: Mapping[str, Any], *names: str) -> dict[str, Any]:

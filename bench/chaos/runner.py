@@ -225,23 +225,31 @@ class _Run:
             slot = self.pool.add()
             self.say(f"start {slot.describe()}")
             self.pool.start(slot)
-        self._load_references(sorted({order["user_id"] for order in orders}))
+        self._load_references(sorted({order["user_id"] for order in orders}), orders)
         self.say(
             f"writing {self.config.events} orders of {self.config.users} users to "
             f"{self.input_topic.name} at {self.config.rate:.0f}/s; faults: {', '.join(plan.kinds)}"
         )
         self.load.start()
 
-    def _load_references(self, users: list[str]) -> None:
+    def _load_references(self, users: list[str], orders: list[dict[str, Any]]) -> None:
         """Write the reference records, then wait until the tables they feed hold them."""
-        self.references = self.profile.reference_records(users, self.seed)
+        self.references = self.profile.reference_records(users, self.seed, orders)
         if not self.references:
             return
         for name, records in self.references.items():
             topic = self.reference_topics[name]
             self.say(f"writing {len(records)} reference records to {topic.name}")
             partitions = topic.partitions or self.app.partitions
-            write_records(self.broker.bootstrap, topic, records, partitions)
+            write_records(
+                self.broker.bootstrap,
+                topic,
+                records,
+                partitions,
+                partition_of=lambda key, value, name=name, n=partitions: (
+                    self.profile.reference_partition(name, key, value, n)
+                ),
+            )
         waiting = self._reference_tables()
         self.say(f"waiting for tables {', '.join(sorted(waiting)) or '(none)'} to hold them")
         deadline = time.monotonic() + REFERENCE_TIMEOUT

@@ -34,7 +34,13 @@ def test_orders_are_enriched_with_the_customer_table_as_it_changes(broker, tmp_p
     run = AppRun(broker, tmp_path / "state", app_path=APP)
     topics = {
         name: f"{name}-{run.run_id}"
-        for name in ("customers", "enriched_orders", "unknown_customer_orders")
+        for name in (
+            "customers",
+            "enriched_orders",
+            "unknown_customer_orders",
+            "payments",
+            "settled_orders",
+        )
     }
     run.extra_env.update({f"STREAMFLOW_TOPIC_{n.upper()}": t for n, t in topics.items()})
     users = [f"user-{n:03d}" for n in range(12)]
