@@ -166,12 +166,43 @@ class Cluster:
         records.sort(key=lambda r: (r.partition, r.offset))
         return records, undecodable
 
+    def unread(self, positions: dict[TP, int]) -> set[TP]:
+        """The partitions with a committed record at or after their given offset (and
+        before their LSO): records a group committed at ``positions`` has still to process.
+
+        Aborted records and transaction markers are not records: a group cannot commit
+        past them until a later record comes, so offsets alone overstate what waits.
+        """
+        return asyncio.run(self._unread(positions)) if positions else set()
+
+    async def _unread(self, positions: dict[TP, int]) -> set[TP]:
+        consumer = self._consumer("read_committed")
+        await consumer.start()
+        found: set[TP] = set()
+        try:
+            tps = [TopicPartition(topic, p) for topic, p in positions]
+            consumer.assign(tps)
+            for tp in tps:
+                consumer.seek(tp, positions[(tp.topic, tp.partition)])
+            ends = await consumer.end_offsets(tps)
+            deadline = time.monotonic() + self.timeout
+            while not await self._reached(consumer, ends) and time.monotonic() < deadline:
+                batches = await consumer.getmany(timeout_ms=1000)
+                for tp, messages in batches.items():
+                    if any(m.offset < ends[tp] for m in messages):
+                        found.add((tp.topic, tp.partition))
+                        consumer.pause(tp)
+                        ends[tp] = -1  # done with it
+        finally:
+            await consumer.stop()
+        return found
+
     # --- helpers -----------------------------------------------------------------------
 
     @staticmethod
     async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
         for tp, end in ends.items():
-            if await consumer.position(tp) < end:
+            if end >= 0 and await consumer.position(tp) < end:
                 return False
         return True
 

@@ -375,19 +375,38 @@ class _Run:
             try:
                 committed = self.cluster.committed(self.app.id)
                 ends = self.cluster.end_offsets(self.cluster.topics(self.run_id))
+                # Internal partitions whose LSO is past the committed offset: read them to see
+                # whether a record waits (aborted records and markers do not count).
+                internal_unread = self.cluster.unread(
+                    {
+                        tp: committed.get(tp, 0)
+                        for tp, (lso, _) in ends.items()
+                        if tp[0] in sources and tp[0] not in written and lso > committed.get(tp, 0)
+                    }
+                )
             except Exception as exc:
                 self.say(f"drain: broker not answering ({type(exc).__name__}); retrying")
                 time.sleep(2)
                 continue
-            behind = [
-                f"{topic}[{p}] committed {committed.get((topic, p), 0)} of {hw}"
-                for (topic, p), (_, hw) in sorted(ends.items())
-                if topic in written and committed.get((topic, p), 0) < hw
-            ] + [  # wall-clock timers fire only while ticks are processed (not in recovery)
-                f"{topic}[{p}] ticks committed {committed.get((topic, p), 0)} of {hw}"
-                for (topic, p), (_, hw) in sorted(ends.items())
-                if topic in ticks and hw - committed.get((topic, p), 0) > TICK_LAG
-            ]
+            behind = (
+                [
+                    f"{topic}[{p}] committed {committed.get((topic, p), 0)} of {hw}"
+                    for (topic, p), (_, hw) in sorted(ends.items())
+                    if topic in written and committed.get((topic, p), 0) < hw
+                ]
+                + [
+                    # Repartition and other internal topics too: a worker stuck in recovery (or
+                    # fenced) leaves them behind while every input is committed.
+                    f"{topic}[{p}] committed {committed.get((topic, p), 0)} of LSO {lso}"
+                    for (topic, p), (lso, _) in sorted(ends.items())
+                    if (topic, p) in internal_unread
+                ]
+                + [  # wall-clock timers fire only while ticks are processed (not in recovery)
+                    f"{topic}[{p}] ticks committed {committed.get((topic, p), 0)} of {hw}"
+                    for (topic, p), (_, hw) in sorted(ends.items())
+                    if topic in ticks and hw - committed.get((topic, p), 0) > TICK_LAG
+                ]
+            )
             snapshot = (
                 sorted((tp, o) for tp, o in committed.items() if tp[0] in sources),
                 sorted((tp, o) for tp, o in ends.items() if tp[0] not in ticks),
