@@ -10,14 +10,42 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from streamflow.topics import Topic
 
-__all__ = ["DELETED", "MISSING", "BatchContext", "Failure", "TableBatch"]
+__all__ = [
+    "DELETED",
+    "MISSING",
+    "BatchContext",
+    "Failure",
+    "Push",
+    "Record",
+    "TableBatch",
+    "detached",
+]
+
+#: A record inside a batch: ``(key, value, timestamp_ms, source_index)``.
+Record = tuple[Any, Any, int, int]
+
+# Values of these types cannot change in place; anything else is copied by ``detached``.
+_IMMUTABLE = (int, float, Decimal, str, bytes, bool, tuple, frozenset, type(None))
+
+
+def detached(value: Any) -> Any:
+    """``value``, or a deep copy of it if it could change in place: what goes downstream
+    (or to user code) must not alias what a table holds.
+
+    >>> state = {"n": 1}
+    >>> detached(state) is state, detached(5)
+    (False, 5)
+    """
+    return value if isinstance(value, _IMMUTABLE) else copy.deepcopy(value)
 
 
 class _Missing:
@@ -176,3 +204,7 @@ class BatchContext:
 
 def _absent(key: Any) -> Any:
     return MISSING
+
+
+#: An operator: takes a batch's records (and its context) and pushes its own downstream.
+Push = Callable[[list[Record], BatchContext], None]

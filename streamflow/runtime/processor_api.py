@@ -36,26 +36,26 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from typing import Any
 
 from streamflow.codecs.timers import EVENT_TIME, WALL_CLOCK, due_range
 from streamflow.dsl.topology import KeyValueStoreNode, ProcessorNode
-from streamflow.runtime.batch import DELETED, MISSING, BatchContext, TableBatch
+from streamflow.runtime.batch import (
+    DELETED,
+    MISSING,
+    BatchContext,
+    Push,
+    Record,
+    TableBatch,
+    detached,
+)
 
 __all__ = ["KeyValueStore", "ProcessorContext", "compile_processor"]
 
 log = logging.getLogger(__name__)
 
-Record = tuple[Any, Any, int, int]
-Push = Callable[[list[Record], BatchContext], None]
-
-# Values of these types cannot change in place; anything else is copied when read, so that
-# changing a value read from a store without writing it back changes nothing stored.
-_IMMUTABLE = (int, float, Decimal, str, bytes, bool, tuple, frozenset, type(None))
 _CLOCK_NAMES = {"event": EVENT_TIME, "wall": WALL_CLOCK}
 # A timer callback that keeps scheduling due timers is cut off after this many firings.
 _MAX_FIRINGS_PER_RECORD = 10_000
@@ -86,10 +86,9 @@ class KeyValueStore:
         self._default = default
 
     def _read(self, key: Any) -> Any:
+        # A copy: changing a value read without writing it back changes nothing stored.
         value = self._batch.load(key, _missing)
-        if value is MISSING or isinstance(value, _IMMUTABLE):
-            return value
-        return copy.deepcopy(value)
+        return value if value is MISSING else detached(value)
 
     def __getitem__(self, key: Any) -> Any:
         value = self._read(key)

@@ -19,10 +19,8 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any
 
 from streamflow.codecs.change import ADD, SUBTRACT
@@ -59,18 +57,12 @@ from streamflow.dsl.topology import (
     TableRegroupNode,
     TableSourceNode,
 )
-from streamflow.runtime.batch import DELETED, BatchContext, TableBatch
+from streamflow.runtime.batch import DELETED, BatchContext, Push, Record, TableBatch, detached
 from streamflow.runtime.processor_api import compile_processor
 
 __all__ = ["Push", "SinkEncodeError", "compile_node", "compile_sources"]
 
 log = logging.getLogger(__name__)
-
-Record = tuple[Any, Any, int, int]
-Push = Callable[[list[Record], BatchContext], None]
-
-# Values of these types cannot change after they are emitted; anything else is copied.
-_IMMUTABLE = (int, float, Decimal, str, bytes, bool, tuple, frozenset, type(None))
 
 
 def compile_node(node: Node, terminal: Push | None = None) -> Push:
@@ -308,13 +300,13 @@ def _aggregate(node: AggregateNode, forward: Push, changes: Push | None = None) 
                     new = aggregator(key, value, current)
                 else:
                     old = load(key, _none)
-                    old = old if isinstance(old, _IMMUTABLE) else copy.deepcopy(old)
+                    old = detached(old)
                     new = aggregator(key, value, initializer() if old is None else old)
             except Exception as exc:
                 ctx.fail(src, exc, node.name)
                 continue
             updated[key] = new
-            emitted = new if isinstance(new, _IMMUTABLE) else copy.deepcopy(new)
+            emitted = detached(new)
             add((key, emitted, ts, src))
             if changes is not None:
                 changed.append((key, (old, emitted), ts, src))
@@ -378,7 +370,7 @@ def _windowed_aggregate(node: AggregateNode, forward: Push) -> Push:
                 continue
             for window, new in news:
                 updated[window] = new
-                add((window, new if isinstance(new, _IMMUTABLE) else copy.deepcopy(new), ts, src))
+                add((window, detached(new), ts, src))
         if now >= next_sweep[partition]:
             _expire_windows(state, before_start=now - retention)
             ctx.after_write.append(lambda: next_sweep.__setitem__(partition, now + sweep_every))
@@ -487,7 +479,7 @@ def _table_update(
                 add((key, None, ts, src))
             else:
                 updated[key] = new
-                new = new if isinstance(new, _IMMUTABLE) else copy.deepcopy(new)
+                new = detached(new)
                 add((key, new, ts, src))
             if changes is not None:
                 changed.append((key, (old, new), ts, src))
