@@ -46,7 +46,7 @@ from bench.chaos.profiles import PROFILES, AppProfile, latest_by_key
 from bench.chaos.report import Report
 from bench.chaos.state import dirty_partitions, read_table
 from bench.chaos.workers import ChaosRun, Slot, WorkerPool
-from streamflow.dsl.topology import ProcessorNode, StoreNode, TableSourceNode
+from streamflow.dsl.topology import StoreNode, TableSourceNode
 from streamflow.runtime.admin import ensure_topics
 from streamflow.topics import Topic
 from tests.integration.support import generate, wait_for_log
@@ -361,12 +361,7 @@ class _Run:
         """Wait until the input is fully committed and no offset moves for ``settle`` seconds."""
         deadline = time.monotonic() + self.config.drain_timeout
         # Tick topics (wall-clock timers) move every second whatever happens: left out.
-        ticks = {
-            node.tick_source.topic.name
-            for sub in self.app.topology().subtopologies
-            for node in sub.nodes()
-            if isinstance(node, ProcessorNode) and node.tick_source is not None
-        }
+        ticks = set(self.app.topology().ticked_processors)
         sources = self._source_topics() - ticks
         written = {self.input_topic.name} | {t.name for t in self.reference_topics.values()}
         last, since, behind = None, time.monotonic(), ["not measured yet"]

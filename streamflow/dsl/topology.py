@@ -551,6 +551,23 @@ class Topology:
         ]
 
     @property
+    def ticked_processors(self) -> dict[str, ProcessorNode]:
+        """The processors with timers, by the name of their tick topic.
+
+        >>> from streamflow import App
+        >>> app = App("shop")
+        >>> _ = app.stream("orders").process(lambda c, k, v: None, on_timer=print, name="p")
+        >>> list(app.topology().ticked_processors)
+        ['shop-p-ticks']
+        """
+        return {
+            node.tick_source.topic.name: node
+            for sub in self.subtopologies
+            for node in sub.nodes()
+            if isinstance(node, ProcessorNode) and node.tick_source is not None
+        }
+
+    @property
     def internal_topics(self) -> list[Topic]:
         """Repartition topics the runtime must create."""
         return [source.topic for s in self.subtopologies for source in s.sources if source.internal]

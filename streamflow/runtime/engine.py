@@ -48,7 +48,6 @@ from aiokafka import TopicPartition
 from faust.types import TP
 
 from streamflow.app import App
-from streamflow.dsl.topology import ProcessorNode
 from streamflow.runtime.failures import FailureRouter, ProcessingStopped, retry_due_ms
 from streamflow.runtime.faust_codecs import faust_serializer
 from streamflow.runtime.global_tables import (
@@ -256,12 +255,7 @@ class Runtime:
             self._add_subtopology(fapp, sub)
         for spec in self.app.agents:
             self._add_agent(fapp, spec)
-        tick_topics = [
-            node.tick_source.topic.name
-            for sub in self.topology.subtopologies
-            for node in sub.nodes()
-            if isinstance(node, ProcessorNode) and node.tick_source is not None
-        ]
+        tick_topics = list(self.topology.ticked_processors)
         if tick_topics:
             self.tickers.append(Ticker(tick_topics, self._assigned, self.settings.bootstrap))
         fapp.on_partitions_revoked.connect(self._on_partitions_revoked)

@@ -41,7 +41,7 @@ from streamflow.app import App
 from streamflow.codecs import Codec, resolve_codec
 from streamflow.codecs.foreign_key import prefix_end
 from streamflow.codecs.timers import WALL_CLOCK
-from streamflow.dsl.topology import ProcessorNode, Subtopology
+from streamflow.dsl.topology import Subtopology
 from streamflow.runtime.dead_letters import read_error_headers
 from streamflow.runtime.failures import FailureRouter, ProcessingStopped, retry_due_ms
 from streamflow.runtime.global_tables import GlobalTableState
@@ -153,12 +153,7 @@ class TestDriver:
         ]
         # Processors with timers: their tick topics get a tick whenever a wall-clock
         # timer falls due (a worker writes one every second).
-        self._ticked = {
-            node.tick_source.topic.name: node
-            for sub in self.topology.subtopologies
-            for node in sub.nodes()
-            if isinstance(node, ProcessorNode) and node.tick_source is not None
-        }
+        self._ticked = self.topology.ticked_processors
         self._read_from: dict[str, int] = {}
         self._loop = asyncio.new_event_loop()
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None
