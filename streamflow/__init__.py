@@ -22,6 +22,7 @@ from streamflow.dsl import GroupedStream, GroupedTable, Stream, Table, Topology
 from streamflow.dsl.policies import DeadLetter, Retry, Stop
 from streamflow.dsl.processing import StateStore
 from streamflow.dsl.windows import JoinWindows, Windowed, hopping, tumbling
+from streamflow.runtime.agents import Event
 from streamflow.runtime.processor_api import KeyValueStore, ProcessorContext
 from streamflow.topics import Topic
 
@@ -29,6 +30,7 @@ __all__ = [
     "App",
     "Codec",
     "DeadLetter",
+    "Event",
     "GroupedStream",
     "GroupedTable",
     "JoinWindows",

@@ -27,13 +27,21 @@ import copy
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import tzinfo
 from typing import Any
 
 from streamflow.codecs import Codec
+from streamflow.dsl.agents import add_agent
 from streamflow.dsl.policies import ErrorPolicy
 from streamflow.dsl.processing import StateStore, make_state_store
+from streamflow.dsl.schedules import (
+    Schedule,
+    ScheduleFunction,
+    crontab_schedule,
+    timer_schedule,
+)
 from streamflow.dsl.stream import GlobalTable, Stream, Table
-from streamflow.dsl.topology import SourceNode, Topology, TopologyBuilder
+from streamflow.dsl.topology import AgentNode, SourceNode, Topology, TopologyBuilder
 from streamflow.topics import Topic, topic_name_override
 
 __all__ = ["GUARANTEES", "AgentSpec", "App", "ViewSpec"]
@@ -41,14 +49,20 @@ __all__ = ["GUARANTEES", "AgentSpec", "App", "ViewSpec"]
 GUARANTEES = ("exactly_once", "at_least_once")
 
 
+#: An agent function: ``async def fn(stream)`` (or an async generator, with ``sink=``).
+AgentFunction = Callable[[Any], Any]
+
+
 @dataclass
 class AgentSpec:
-    """A free-form agent: ``fn(stream)`` consumes decoded values of ``topic``."""
+    """An agent as declared: ``fn(stream)`` consumes the records of ``topic``."""
 
     topic: Topic
-    fn: Callable[[Any], Awaitable[None]]
+    fn: AgentFunction
     name: str
-    concurrency: int = 1
+    concurrency: int
+    #: Its node in the plan.
+    node: AgentNode
 
 
 #: ``async def view(request, tables) -> JSON-able``
@@ -115,6 +129,8 @@ class App:
         self.tables: dict[str, Table] = {}
         self.global_tables: dict[str, GlobalTable] = {}
         self.views: dict[str, ViewSpec] = {}
+        #: ``@app.timer`` and ``@app.crontab`` functions.
+        self.schedules: list[Schedule] = []
 
     def topic(
         self,
@@ -362,34 +378,143 @@ class App:
         return make_state_store(name, key, value, default)
 
     def agent(
-        self, topic: Topic | str, *, name: str | None = None, concurrency: int = 1
-    ) -> Callable[[Callable[[Any], Awaitable[None]]], Callable[[Any], Awaitable[None]]]:
-        """Declare a free-form async agent over ``topic`` (faust style, record by record).
+        self,
+        topic: Topic | str,
+        *,
+        name: str | None = None,
+        concurrency: int = 1,
+        sink: Topic | str | None = None,
+        stores: Sequence[StateStore] = (),
+        on_error: ErrorPolicy | None = None,
+    ) -> Callable[[AgentFunction], AgentFunction]:
+        """Declare an agent: an async function over the records of ``topic``.
 
-        The function receives a stream of decoded values to iterate with ``async for``.
-        Agents run in the :class:`~streamflow.testing.TestDriver` too:
+        The function gets a stream to iterate: ``async for value in stream``,
+        ``stream.items()`` for ``(key, value)`` pairs, ``stream.events()`` for records
+        with timestamp and headers. What it does for a record is committed with the
+        record's offset, exactly once under exactly-once:
+
+        * ``await other_topic.send(key, value)`` sends a record;
+        * an async generator agent ``yield``s ``(key, value)`` pairs into ``sink``;
+        * ``stores=[...]`` (from :meth:`table_store`) are its state: ``store[key]``,
+          ``store.get(key)``, ``del store[key]``, partitioned like ``topic`` (a write for
+          a key of another partition is an error), with changelogs, visible in table views.
+
+        A record the function raises on is dead-lettered (or retried, or stops the worker:
+        ``on_error``, shared with the topic's streams), with nothing it sent or wrote, and
+        the instance is started again. ``concurrency`` instances share the stream; the
+        worker waits for all of a batch's records before it commits.
 
         >>> from streamflow import App
         >>> from streamflow.testing import TestDriver
         >>> app = App("shop")
-        >>> audited = []
-        >>> @app.agent(app.topic("order_events", value="json"))
-        ... async def audit(orders):
-        ...     async for order in orders:
-        ...         audited.append(order["order_id"])
+        >>> orders, alerts = app.topic("order_events", value="json"), app.topic("alerts")
+        >>> counts = app.table_store("orders-per-user", value="int", default=int)
+        >>> @app.agent(orders, stores=[counts])
+        ... async def watch(stream):
+        ...     async for order_id, order in stream.items():
+        ...         counts[order_id] += 1
+        ...         if counts[order_id] == 2:
+        ...             await alerts.send(order_id, {"repeated": order_id})
         >>> with TestDriver(app) as driver:
-        ...     driver.pipe("order_events", "o1", {"order_id": "o1"})
-        ...     driver.pipe("order_events", "o2", {"order_id": "o2"})
-        ...     audited
-        ['o1', 'o2']
+        ...     driver.pipe_many(orders, [("o1", {}), ("o1", {}), ("o2", {})])
+        ...     driver.read(alerts), driver.table("orders-per-user")["o1"]
+        ([('o1', {'repeated': 'o1'})], 2)
         """
-        agent_topic = self.resolve_topic(topic)
+        stream = self.stream(topic, on_error=on_error)
+        sink_topic = None if sink is None else self.resolve_topic(sink)
 
-        def decorate(fn: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
-            self.agents.append(AgentSpec(agent_topic, fn, name or fn.__name__, concurrency))
+        def decorate(fn: AgentFunction) -> AgentFunction:
+            node = add_agent(
+                stream,
+                fn,
+                name=name or fn.__name__,
+                concurrency=concurrency,
+                sink=sink_topic,
+                stores=stores,
+            )
+            self.agents.append(AgentSpec(stream._node.topic, fn, node.name, concurrency, node))
             return fn
 
         return decorate
+
+    def timer(
+        self, interval: float, *, on_leader: bool = False, name: str | None = None
+    ) -> Callable[[ScheduleFunction], ScheduleFunction]:
+        """Run an async function of no arguments every ``interval`` seconds.
+
+        On every worker, or on one worker of the group with ``on_leader=True``. It may
+        send records (``await topic.send(...)``, acknowledged before it returns); see
+        :mod:`streamflow.dsl.schedules`. The test driver runs it as ``advance_time``
+        passes its times.
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("shop")
+        >>> runs = []
+        >>> @app.timer(10.0, on_leader=True)
+        ... async def housekeeping():
+        ...     runs.append("ran")
+        >>> with TestDriver(app) as driver:
+        ...     driver.advance_time(25)
+        >>> runs
+        ['ran', 'ran']
+        """
+
+        def decorate(fn: ScheduleFunction) -> ScheduleFunction:
+            schedule_name = name or fn.__name__
+            self._add_schedule(
+                timer_schedule(fn, interval, name=schedule_name, on_leader=on_leader)
+            )
+            return fn
+
+        return decorate
+
+    def crontab(
+        self,
+        cron: str,
+        *,
+        on_leader: bool = False,
+        timezone: tzinfo | None = None,
+        name: str | None = None,
+    ) -> Callable[[ScheduleFunction], ScheduleFunction]:
+        """Run an async function of no arguments at the times of a cron expression.
+
+        ``"*/5 * * * *"`` is every five minutes; ``timezone`` (a ``tzinfo``, default
+        UTC) is the one the expression is read in. ``on_leader=True`` runs it on one
+        worker of the group. See :mod:`streamflow.dsl.schedules`.
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("shop")
+        >>> report = app.topic("daily-report", value="json")
+        >>> @app.crontab("0 6 * * *", on_leader=True)
+        ... async def morning_report():
+        ...     await report.send("all", {"hello": "morning"})
+        >>> with TestDriver(app, start_time=0) as driver:
+        ...     driver.advance_time(2 * 86400)
+        ...     [r.timestamp // 3_600_000 for r in driver.read_records(report)]
+        [6, 30]
+        """
+
+        def decorate(fn: ScheduleFunction) -> ScheduleFunction:
+            schedule_name = name or fn.__name__
+            self._add_schedule(
+                crontab_schedule(
+                    fn, cron, name=schedule_name, on_leader=on_leader, timezone=timezone
+                )
+            )
+            return fn
+
+        return decorate
+
+    def _add_schedule(self, schedule: Schedule) -> None:
+        if any(known.name == schedule.name for known in self.schedules):
+            raise ValueError(
+                f"a timer or crontab named {schedule.name!r} already exists in app "
+                f"{self.id!r}; give one of them name=..."
+            )
+        self.schedules.append(schedule)
 
     def view(self, name: str | None = None) -> Callable[[ViewFunction], ViewFunction]:
         """Declare a custom read-only view, served by every worker at ``GET /views/<name>``.

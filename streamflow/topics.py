@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,33 @@ class Topic:
     def decode_value(self, data: bytes | None) -> Any:
         """Decode a record value (``None``, a tombstone, stays ``None``)."""
         return None if data is None else self.value_codec.decode(data)
+
+    async def send(
+        self,
+        key: Any,
+        value: Any,
+        *,
+        timestamp: int | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
+    ) -> None:
+        """Send ``(key, value)`` to this topic from an agent, a timer or a crontab.
+
+        In an agent the record belongs to the record the agent holds: under exactly-once
+        it is written in the transaction that commits that record's offset (to whichever
+        partition ``key`` picks), under at-least-once it is acknowledged before the offset
+        is committed, and it is dropped if the agent fails on the record. ``timestamp``
+        (ms) defaults to the consumed record's; ``partition`` overrides the key's.
+
+        >>> # async for order_id, order in stream.items():
+        >>> #     await paid.send(order_id, order)
+        """
+        from streamflow.runtime.agents import current_emitter
+
+        emitter = current_emitter(f"{self.name}.send()")
+        await emitter.send(
+            self, key, value, timestamp=timestamp, headers=headers, partition=partition
+        )
 
     def __repr__(self) -> str:
         return f"Topic({self.name!r}, key={self.key_codec.name}, value={self.value_codec.name})"

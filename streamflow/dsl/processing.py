@@ -40,7 +40,7 @@ from streamflow.topics import Topic
 if TYPE_CHECKING:
     from streamflow.dsl.stream import Stream
 
-__all__ = ["StateStore", "add_processor"]
+__all__ = ["StateStore", "add_processor", "store_nodes"]
 
 #: Ticks are only triggers: an hour of them is kept.
 TICK_RETENTION_MS = 3_600_000
@@ -48,8 +48,12 @@ TICK_RETENTION_MS = 3_600_000
 
 @dataclass(frozen=True)
 class StateStore:
-    """A named key-value store for processors, declared with ``app.table_store(...)``.
+    """A named key-value store for processors and agents, declared with
+    ``app.table_store(...)``.
 
+    Processors reach it through ``ctx.store(name)``; an agent that declares it
+    (``@app.agent(topic, stores=[store])``) uses the store itself like a dict:
+    ``store[key]``, ``store.get(key)``, ``del store[key]``, ``key in store``.
     ``default`` (a function of no arguments, e.g. ``int``) is what a missing key reads as;
     without it reading a missing key with ``store[key]`` raises ``KeyError``.
 
@@ -66,6 +70,34 @@ class StateStore:
     def __repr__(self) -> str:
         key, value = self.key_codec.name, self.value_codec.name
         return f"StateStore(name={self.name!r}, key={key!r}, value={value!r})"
+
+    # In an agent that declares the store, the store reads and writes like a dict: the
+    # partition of the record the agent holds, its writes committed with that record.
+
+    def _view(self) -> Any:
+        from streamflow.runtime.agents import agent_store
+
+        return agent_store(self)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._view()[key]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._view()[key] = value
+
+    def __delitem__(self, key: Any) -> None:
+        del self._view()[key]
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._view()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """In an agent: the value of ``key``, or ``default`` (the store's own if it has one)."""
+        return self._view().get(key, default)
+
+    def setdefault(self, key: Any, value: Any) -> Any:
+        """In an agent: ``store[key]`` if present, else store ``value`` and return it."""
+        return self._view().setdefault(key, value)
 
 
 def make_state_store(
@@ -87,6 +119,34 @@ def make_state_store(
             f"(e.g. default=int or default=dict), got {default!r}"
         )
     return StateStore(name, resolve_codec(key), resolve_codec(value), default)
+
+
+def store_nodes(builder: Any, stores: Sequence[StateStore]) -> list[KeyValueStoreNode]:
+    """The plan nodes of ``stores`` (one node per store name, whoever uses it).
+
+    >>> from streamflow.dsl.topology import TopologyBuilder
+    >>> store = make_state_store("seen", "str", "int", int)
+    >>> [node.store for node in store_nodes(TopologyBuilder("shop"), [store])]
+    ['seen']
+    """
+    nodes = builder.state_store_nodes
+    found = []
+    for store in stores:
+        if not isinstance(store, StateStore):
+            raise TypeError(
+                f"stores= takes stores declared with app.table_store(...), got {store!r}"
+            )
+        node = nodes.get(store.name)
+        if node is None:
+            node = nodes[store.name] = KeyValueStoreNode(
+                name=store.name,
+                store=store.name,
+                key_codec=store.key_codec,
+                value_codec=store.value_codec,
+                default=store.default,
+            )
+        found.append(node)
+    return found
 
 
 def add_processor(
@@ -114,28 +174,11 @@ def add_processor(
     >>> out._node.kind
     'process'
     """
-    for store in stores:
-        if not isinstance(store, StateStore):
-            raise TypeError(
-                f"stores= takes stores declared with app.table_store(...), got {store!r}"
-            )
     builder = stream._builder
+    nodes = store_nodes(builder, stores)
     name = name or builder.unique_name(f"process-{getattr(fn, '__name__', 'fn')}")
     source = stream._partitioned_by_key(name, key=stream._key_codec)
-    nodes = builder.state_store_nodes
-    store_nodes = []
-    for store in stores:
-        node = nodes.get(store.name)
-        if node is None:
-            node = nodes[store.name] = KeyValueStoreNode(
-                name=store.name,
-                store=store.name,
-                key_codec=store.key_codec,
-                value_codec=store.value_codec,
-                default=store.default,
-            )
-        store_nodes.append(node)
-    processor = ProcessorNode(fn=fn, on_timer=on_timer, stores=store_nodes)
+    processor = ProcessorNode(fn=fn, on_timer=on_timer, stores=nodes)
     if on_timer is not None:
         processor.timers = KeyValueStoreNode(
             name=f"{name}-timers",

@@ -26,6 +26,7 @@ from streamflow.dsl.windows import JoinWindows, TimeWindows
 from streamflow.topics import Topic
 
 __all__ = [
+    "AgentNode",
     "AggregateNode",
     "BranchNode",
     "BranchOutputNode",
@@ -481,6 +482,36 @@ class ProcessorNode(Node):
         return [*self.stores, *timers]
 
 
+@dataclass(eq=False)
+class AgentNode(Node):
+    """Runs an ``@app.agent`` function over its topic's records (a leaf of the plan).
+
+    The function iterates a stream of the records; what it sends (``await topic.send``, or
+    what it yields into ``sink``) and writes to its ``stores`` belongs to the record it is
+    processing, and is committed with that record's offset.
+    """
+
+    fn: Callable[[Any], Any] = None  # type: ignore[assignment]
+    concurrency: int = 1
+    stores: list[StoreNode] = field(default_factory=list)
+    #: Where the records an async-generator agent yields go (``sink=``).
+    sink: Topic | None = None
+    kind = "agent"
+
+    def describe(self) -> str:
+        parts = [f"concurrency {self.concurrency}"] if self.concurrency > 1 else []
+        if self.sink is not None:
+            parts.append(f"sink: {self.sink.name}")
+        if self.stores:
+            parts.append(f"stores: {', '.join(s.store for s in self.stores)}")
+        return f"{self.name} (agent{'; ' + '; '.join(parts) if parts else ''})"
+
+    @property
+    def state_stores(self) -> list[StoreNode]:
+        """The agent's stores."""
+        return list(self.stores)
+
+
 @dataclass
 class Subtopology:
     """The operators driven by one or more co-partitioned source topics, with the tables and
@@ -531,6 +562,11 @@ class Subtopology:
     def sinks(self) -> list[SinkNode]:
         """Topics written by this sub-topology (repartition topics included)."""
         return [n for n in self.nodes() if isinstance(n, SinkNode)]
+
+    @property
+    def agents(self) -> list[AgentNode]:
+        """The ``@app.agent`` functions fed by this sub-topology's sources."""
+        return [n for n in self.nodes() if isinstance(n, AgentNode)]
 
 
 @dataclass

@@ -49,7 +49,6 @@ from faust.types import TP
 
 from streamflow.app import App
 from streamflow.runtime.failures import FailureRouter, ProcessingStopped, retry_due_ms
-from streamflow.runtime.faust_codecs import faust_serializer
 from streamflow.runtime.global_tables import (
     GlobalTableReplica,
     GlobalTableState,
@@ -57,6 +56,7 @@ from streamflow.runtime.global_tables import (
 )
 from streamflow.runtime.metrics import TableStats, WorkerMetrics, rocksdb_stats
 from streamflow.runtime.recovery_ends import last_committed_ends
+from streamflow.runtime.schedules import ScheduleRunner
 from streamflow.runtime.sender import BatchSender, Sent
 from streamflow.runtime.settings import WorkerSettings, state_dir
 from streamflow.runtime.tasks import ConsumedRecord, SubtopologyTask, TableRuntime
@@ -148,6 +148,8 @@ class Runtime:
         self.global_replicas: list[GlobalTableReplica] = []
         #: Services writing the ticks of processors' wall-clock timers (see ticks.py).
         self.tickers: list[Ticker] = []
+        #: Runs the app's ``@app.timer`` and ``@app.crontab`` functions, if it has any.
+        self.schedules: ScheduleRunner | None = None
         self.tasks: list[SubtopologyTask] = []
         self._tables_fed_by: dict[str, list[TableRuntime]] = defaultdict(list)
         self._next_offsets: dict[TP, int] = {}
@@ -168,6 +170,13 @@ class Runtime:
         )
 
     # --- building ------------------------------------------------------------------------
+
+    @property
+    def services(self) -> list[Any]:
+        """The services a worker runs beside faust: global table replicas, tick writers,
+        schedules."""
+        schedules = [self.schedules] if self.schedules is not None else []
+        return [*self.global_replicas, *self.tickers, *schedules]
 
     @property
     def data_dir(self) -> Path:
@@ -253,11 +262,14 @@ class Runtime:
             self._add_table(fapp, store)
         for sub in self.topology.subtopologies:
             self._add_subtopology(fapp, sub)
-        for spec in self.app.agents:
-            self._add_agent(fapp, spec)
         tick_topics = list(self.topology.ticked_processors)
         if tick_topics:
             self.tickers.append(Ticker(tick_topics, self._assigned, self.settings.bootstrap))
+        if self.app.schedules:
+            self.schedules = ScheduleRunner(
+                self.app.schedules, fapp.is_leader, self.settings.bootstrap
+            )
+        fapp.on_before_shutdown.connect(self._on_before_shutdown)
         fapp.on_partitions_revoked.connect(self._on_partitions_revoked)
         fapp.on_partitions_assigned.connect(self._on_partitions_assigned)
         return fapp
@@ -277,12 +289,12 @@ class Runtime:
             partitions=self.app.partitions,
         )
 
-    def _faust_topic(self, fapp: faust.App, topic: Topic, *more: Topic, raw: bool = True):
+    def _faust_topic(self, fapp: faust.App, topic: Topic, *more: Topic):
         return fapp.topic(
             topic.name,
             *(t.name for t in more),
-            key_serializer="raw" if raw else faust_serializer(topic.key_codec),
-            value_serializer="raw" if raw else faust_serializer(topic.value_codec),
+            key_serializer="raw",
+            value_serializer="raw",
             partitions=topic.partitions or self.app.partitions,
             internal=topic.internal and all(t.internal for t in more),
             config=topic.config or None,
@@ -326,10 +338,6 @@ class Runtime:
 
         fapp.agent(source, name=f"{self.app.id}.subtopology-{sub.index}")(run_subtopology)
 
-    def _add_agent(self, fapp: faust.App, spec) -> None:
-        topic = self._faust_topic(fapp, spec.topic, raw=False)
-        fapp.agent(topic, name=f"{self.app.id}.{spec.name}", concurrency=spec.concurrency)(spec.fn)
-
     def required_topics(self) -> list[tuple[str, int, dict[str, str]]]:
         """Every topic the app reads or writes, as ``(name, partitions, config)``.
 
@@ -349,7 +357,11 @@ class Runtime:
             for sink in sub.sinks:
                 add(sink.topic)
         for spec in self.app.agents:
-            add(spec.topic)
+            if spec.node.sink is not None:
+                add(spec.node.sink)
+        # Topics agents and timers may send to (``await topic.send``) are declared ones.
+        for topic in self.app.topics.values():
+            add(topic)
         for spec in self.app.global_tables.values():
             add(spec.topic)
         for dead_letter_topic in {self.app.dead_letter_topic} | {
@@ -639,6 +651,10 @@ class Runtime:
             for partition in table.store.open_partitions():
                 if table.store.is_dirty(partition):
                     table.checkpoint(partition)
+
+    async def _on_before_shutdown(self, sender: Any, **kwargs: Any) -> None:
+        for task in self.tasks:
+            await task.close()
 
     async def _on_partitions_assigned(self, sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         self.metrics.rebalanced()

@@ -51,6 +51,7 @@ from streamflow.runtime.batch import (
     TableBatch,
     detached,
 )
+from streamflow.runtime.sender import partition_for
 
 __all__ = ["KeyValueStore", "ProcessorContext", "compile_processor"]
 
@@ -76,14 +77,35 @@ class KeyValueStore:
     (3, 0, False)
     """
 
-    __slots__ = ("_batch", "_default", "name")
+    __slots__ = ("_batch", "_default", "_owner", "name")
 
     def __init__(
-        self, name: str, batch: TableBatch, default: Callable[[], Any] | None = None
+        self,
+        name: str,
+        batch: TableBatch,
+        default: Callable[[], Any] | None = None,
+        *,
+        owner: tuple[int, int, Callable[[Any], bytes]] | None = None,
     ) -> None:
+        """``owner``: ``(partition, partitions, encode_key)`` when writes must stay in the
+        partition being processed (keys of other partitions raise)."""
         self.name = name
         self._batch = batch
         self._default = default
+        self._owner = owner
+
+    def _check_owned(self, key: Any) -> None:
+        if self._owner is None:
+            return
+        partition, partitions, encode_key = self._owner
+        home = partition_for(encode_key(key), partitions)
+        if home != partition:
+            raise ValueError(
+                f"store {self.name!r} is partitioned like its input: key {key!r} belongs to "
+                f"partition {home}, but the record being processed is in partition "
+                f"{partition}. Write the keys of the record's partition (its key), or send "
+                "the change to a topic keyed by this key and apply it where it belongs"
+            )
 
     def _read(self, key: Any) -> Any:
         # A copy: changing a value read without writing it back changes nothing stored.
@@ -116,11 +138,13 @@ class KeyValueStore:
             )
         if key is None:
             raise ValueError(f"store {self.name!r} has no row for the key None")
+        self._check_owned(key)
         self._batch.updated[key] = value
 
     def __delitem__(self, key: Any) -> None:
         if self._read(key) is MISSING:
             raise KeyError(key)
+        self._check_owned(key)
         self._batch.updated[key] = DELETED
 
     def setdefault(self, key: Any, value: Any) -> Any:

@@ -28,6 +28,7 @@ from streamflow.codecs.foreign_key import SUBSCRIBE, UNSUBSCRIBE, prefix_end, va
 from streamflow.codecs.join import time_bytes
 from streamflow.codecs.windowed import window_start
 from streamflow.dsl.topology import (
+    AgentNode,
     AggregateNode,
     BranchNode,
     BranchOutputNode,
@@ -57,6 +58,7 @@ from streamflow.dsl.topology import (
     TableRegroupNode,
     TableSourceNode,
 )
+from streamflow.runtime.agents import compile_agent
 from streamflow.runtime.batch import DELETED, BatchContext, Push, Record, TableBatch, detached
 from streamflow.runtime.processor_api import compile_processor
 
@@ -912,6 +914,7 @@ def _fk_join(node: ForeignKeyJoinNode, forward: Push, changes: Push | None = Non
 
 
 _COMPILERS: dict[type, Callable[[Any, Push], Push]] = {
+    AgentNode: compile_agent,
     SourceNode: _source,
     FilterNode: _filter,
     MapValuesNode: _map_values,

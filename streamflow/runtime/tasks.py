@@ -19,7 +19,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamflow.dsl.topology import AggregateNode, Subtopology
-from streamflow.runtime.batch import DELETED, MISSING, BatchContext, Failure, TableBatch
+from streamflow.runtime.agents import (
+    AgentRunner,
+    Event,
+    OutRecord,
+    RecordScope,
+    agent_slot,
+)
+from streamflow.runtime.batch import (
+    DELETED,
+    MISSING,
+    BatchContext,
+    Failure,
+    TableBatch,
+    detached,
+)
 from streamflow.runtime.failures import FailureRouter
 from streamflow.runtime.processors import compile_sources
 from streamflow.runtime.sender import RecordSender, Sent
@@ -149,6 +163,8 @@ class SubtopologyTask:
             for source, push in zip(subtopology.sources, pushes, strict=True)
         }
         self._inputs[""] = self._inputs[self.source.name]
+        #: The agents fed by the sub-topology, each with its runner.
+        self._agents = [(node, AgentRunner(node)) for node in subtopology.agents]
         self.processed = 0
         self.failed = 0
 
@@ -162,12 +178,28 @@ class SubtopologyTask:
         transaction).
         """
         ctx = self._run(partition, records)
+        agent_scopes: list[RecordScope] = []
+        if self._agents:
+            agent_scopes = await self._run_agents(partition, records, ctx)
+            failed = {s.source_index: s for s in agent_scopes if s.error is not None}
+            if failed:
+                # The operators run again without the records an agent failed: a failed
+                # record leaves nothing behind anywhere.
+                skip = {f.source_index: f for f in ctx.failures}
+                for index, scope in failed.items():
+                    assert scope.error is not None
+                    skip.setdefault(index, Failure(index, scope.error, scope.agent))
+                ctx = self._run(partition, records, skip)
+            self._keep_agent_effects(ctx, agent_scopes)
         # Under the Stop policy nothing of a batch with a failure may be sent.
         self.failures.check_stop(partition, records, ctx.failures)
         pending: list[Sent] = []
         for topic, out, to_partition in ctx.outputs.values():
             sent = await sender.send(topic.name, out, partition=to_partition)
             pending.extend(sent.values())
+        if agent_scopes:
+            outputs = [o for scope in agent_scopes if scope.error is None for o in scope.outputs]
+            pending.extend(await _send_agent_outputs(sender, outputs))
         for name, table_batch in ctx.touched_tables.items():
             pending.extend(
                 await self._write_table(self.tables[name], partition, table_batch, sender)
@@ -179,7 +211,59 @@ class SubtopologyTask:
         self.processed += len(records)
         return pending
 
-    def _run(self, partition: int, records: list[ConsumedRecord]) -> BatchContext:
+    async def _run_agents(
+        self, partition: int, records: list[ConsumedRecord], ctx: BatchContext
+    ) -> list[RecordScope]:
+        """Hand each agent the records the operators passed it; return their scopes, in
+        agent then record order."""
+        scopes: list[RecordScope] = []
+        for node, runner in self._agents:
+            batch = ctx.scratch.get(agent_slot(node), ())
+            stores = {
+                store.store: (
+                    ctx.table(store.store),
+                    getattr(store, "default", None),
+                    self.subtopology.source.topic.partitions or self.tables[store.store].partitions,
+                )
+                for store in node.stores
+            }
+            mine = []
+            for key, value, timestamp, index in batch:
+                record = records[index]
+                event = Event(
+                    key,
+                    detached(value),
+                    timestamp,
+                    list(record.headers or ()),
+                    record.topic or self.source.name,
+                    partition,
+                    record.offset,
+                )
+                mine.append(RecordScope(event, index, stores))
+            await runner.run(mine)
+            scopes.extend(mine)
+        return scopes
+
+    @staticmethod
+    def _keep_agent_effects(ctx: BatchContext, scopes: list[RecordScope]) -> None:
+        """Write what the agents did for the records they finished into the batch."""
+        for scope in scopes:
+            if scope.error is not None:
+                continue
+            for name, overlay in scope.overlays.items():
+                ctx.table(name).updated.update(overlay.updated)
+
+    async def close(self) -> None:
+        """Stop the agents' instances (the worker is stopping)."""
+        for _, runner in self._agents:
+            await runner.stop()
+
+    def _run(
+        self,
+        partition: int,
+        records: list[ConsumedRecord],
+        skip: dict[int, Failure] | None = None,
+    ) -> BatchContext:
         """Run the operators over ``records``: all of a record's effects, or none of them.
 
         A record that fails after it already changed something (a table, an output of
@@ -188,7 +272,7 @@ class SubtopologyTask:
         fails past decoding, the batch runs again, on fresh batch state, without it (and
         again, should another record fail only now: the set of failed records only grows).
         """
-        skip: dict[int, Failure] = {}
+        skip = dict(skip or {})
         while True:
             ctx = BatchContext(
                 partition,
@@ -253,3 +337,18 @@ class SubtopologyTask:
             table.changelog, [(k, v, now) for k, v in items.items()], partition=partition
         )
         return list(sent.values())
+
+
+async def _send_agent_outputs(sender: RecordSender, outputs: list[OutRecord]) -> list[Sent]:
+    """Hand agents' sends to ``sender``, one call per topic (and explicit partition); the
+    records of each keep the order they were sent in."""
+    grouped: dict[tuple[str, int | None], tuple[list, list]] = {}
+    for topic, partition, key, value, timestamp, headers in outputs:
+        records, all_headers = grouped.setdefault((topic, partition), ([], []))
+        records.append((key, value, timestamp))
+        all_headers.append(headers)
+    pending: list[Sent] = []
+    for (topic, partition), (records, headers) in grouped.items():
+        sent = await sender.send(topic, records, partition=partition, headers=headers)
+        pending.extend(sent.values())
+    return pending

@@ -156,8 +156,7 @@ def run_worker(app: App, settings: WorkerSettings) -> int:
     crash_watch = CrashWatch(runtime)
     worker = _Worker(
         runtime.faust,
-        *runtime.global_replicas,
-        *runtime.tickers,
+        *runtime.services,
         WebServer(runtime),
         crash_watch=crash_watch,
         stop_timeout=float(os.environ.get("STREAMFLOW_STOP_TIMEOUT") or DEFAULT_STOP_TIMEOUT),

@@ -16,16 +16,17 @@ Example:
     [('k', 'Hello World')]
 """
 
+from streamflow.runtime.agents import AgentBroken, AgentStream, Event
 from streamflow.runtime.failures import ProcessingStopped
-from streamflow.testing.agents import AgentFailed, AgentStream
 from streamflow.testing.driver import TestDriver
 from streamflow.testing.records import DeadLetterRecord, TestRecord
 from streamflow.testing.tables import TableView
 
 __all__ = [
-    "AgentFailed",
+    "AgentBroken",
     "AgentStream",
     "DeadLetterRecord",
+    "Event",
     "ProcessingStopped",
     "TableView",
     "TestDriver",

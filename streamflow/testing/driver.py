@@ -42,20 +42,21 @@ from streamflow.codecs import Codec, resolve_codec
 from streamflow.codecs.foreign_key import prefix_end
 from streamflow.codecs.timers import WALL_CLOCK
 from streamflow.dsl.topology import Subtopology
+from streamflow.runtime.agents import AgentBroken
 from streamflow.runtime.dead_letters import read_error_headers
 from streamflow.runtime.failures import FailureRouter, ProcessingStopped, retry_due_ms
 from streamflow.runtime.global_tables import GlobalTableState
 from streamflow.runtime.metrics import WorkerMetrics
+from streamflow.runtime.schedules import SenderEmitter, run_schedule
 from streamflow.runtime.sender import partition_for
 from streamflow.runtime.tasks import ConsumedRecord, SubtopologyTask, TableRuntime
 from streamflow.state.memory import MemoryStore
-from streamflow.testing.agents import AgentFailed, AgentRunner
 from streamflow.testing.records import DeadLetterRecord, TestRecord
 from streamflow.testing.tables import GlobalTableView, TableView
 from streamflow.testing.topics import MemorySender, MemoryTopics, StoredRecord
 from streamflow.topics import Topic, topic_name_override
 
-__all__ = ["AgentFailed", "ProcessingStopped", "TestDriver"]
+__all__ = ["AgentBroken", "ProcessingStopped", "TestDriver"]
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ _BYTES = resolve_codec("bytes")
 
 @dataclass
 class _Consumer:
-    """Where one reader of a topic (a sub-topology or an agent) is, per partition."""
+    """Where one reader of a topic (a sub-topology or a global table) is, per partition."""
 
     topic: str
     #: Retry topics are read only once their records are due.
@@ -75,8 +76,6 @@ class _Consumer:
     task: SubtopologyTask | None = None
     #: The tables ``task`` writes (committed with each of its records).
     tables: list[TableRuntime] = field(default_factory=list)
-    agent: AgentRunner | None = None
-    agent_topic: Topic | None = None
     #: A global table this reader keeps current.
     global_table: GlobalTableState | None = None
 
@@ -143,17 +142,14 @@ class TestDriver:
             _Consumer(spec.topic.name, global_table=self._global_tables[name])
             for name, spec in app.global_tables.items()
         ]
-        self._consumers += [
-            _Consumer(
-                spec.topic.name,
-                agent=AgentRunner(spec.name, spec.fn, spec.concurrency),
-                agent_topic=spec.topic,
-            )
-            for spec in app.agents
-        ]
         # Processors with timers: their tick topics get a tick whenever a wall-clock
         # timer falls due (a worker writes one every second).
         self._ticked = self.topology.ticked_processors
+        # The next run of each schedule, in driver time (seconds).
+        self._started = self._time
+        self._schedule_due = {
+            schedule.name: schedule.next_run(self._time, self._time) for schedule in app.schedules
+        }
         self._read_from: dict[str, int] = {}
         self._loop = asyncio.new_event_loop()
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None
@@ -209,7 +205,8 @@ class TestDriver:
 
         Time passes as it would for a worker: a retry due halfway is processed at that
         moment (its failure schedules the next attempt from then), a wall-clock timer of a
-        processor fires at its time, and so on until the new time.
+        processor fires at its time, ``@app.timer`` and ``@app.crontab`` functions run at
+        theirs, and so on until the new time.
 
         >>> from streamflow import App
         >>> driver = TestDriver(App("demo"), start_time=10)
@@ -223,15 +220,35 @@ class TestDriver:
         target = self._time + seconds
         while True:
             retry_ms, timer_ms = self._next_due_ms(), self._next_wall_timer_ms()
-            due_ms = min((t for t in (retry_ms, timer_ms) if t is not None), default=None)
+            schedule_ms = self._next_schedule_ms()
+            due_ms = min(
+                (t for t in (retry_ms, timer_ms, schedule_ms) if t is not None), default=None
+            )
             if due_ms is None or due_ms > target * 1000:
                 break
             self._time = max(self._time, due_ms / 1000)
             if due_ms == timer_ms:
                 self._tick()
+            if due_ms == schedule_ms:
+                self._run(self._run_schedules())
             self._run(self._drain())
         self._time = target
         self._run(self._drain())
+
+    def _next_schedule_ms(self) -> int | None:
+        """When the next ``@app.timer`` / ``@app.crontab`` run is, if the app has any."""
+        return min((round(due * 1000) for due in self._schedule_due.values()), default=None)
+
+    async def _run_schedules(self) -> None:
+        """Run every schedule due now (the driver is every worker and the leader)."""
+        emitter = SenderEmitter(lambda: MemorySender(self._topics), clock=self._clock)
+        for schedule in self.app.schedules:
+            due = self._schedule_due[schedule.name]
+            if due <= self._time:
+                await run_schedule(schedule, emitter)
+                self._schedule_due[schedule.name] = schedule.next_run(
+                    max(due, self._time), self._started
+                )
 
     def _next_wall_timer_ms(self) -> int | None:
         """When the earliest wall-clock timer of a processor is due, if any is set."""
@@ -415,8 +432,6 @@ class TestDriver:
                 await self._process(consumer, record)
             elif consumer.global_table is not None:
                 consumer.global_table.apply(record.key, record.value)
-            else:
-                await self._hand_to_agent(consumer, record)
             consumer.positions[record.partition] = record.offset + 1
 
     def _next_record(self) -> tuple[_Consumer, StoredRecord] | None:
@@ -451,23 +466,6 @@ class TestDriver:
         await sender.flush()
         for table in consumer.tables:
             table.checkpoint(record.partition)
-
-    async def _hand_to_agent(self, consumer: _Consumer, record: StoredRecord) -> None:
-        assert consumer.agent is not None and consumer.agent_topic is not None
-        topic = consumer.agent_topic
-        try:
-            key, value = topic.decode_key(record.key), topic.decode_value(record.value)
-        except Exception as exc:
-            log.warning(
-                "Agent %s skips %s[%d]@%d, which does not decode: %s",
-                consumer.agent.name,
-                record.topic,
-                record.partition,
-                record.offset,
-                exc,
-            )
-            return
-        await consumer.agent.hand_over(key, value)
 
     # --- output ----------------------------------------------------------------------------
 
@@ -570,11 +568,11 @@ class TestDriver:
         """Stop the agents and release the driver's event loop (idempotent)."""
         if self._closed:
             return
-        agents = [c.agent for c in self._consumers if c.agent is not None]
+        tasks = {id(c.task): c.task for c in self._consumers if c.task is not None}
 
         async def stop_agents() -> None:
-            for agent in agents:
-                await agent.stop()
+            for task in tasks.values():
+                await task.close()
 
         self._run(stop_agents())
         self._closed = True

@@ -45,8 +45,6 @@ def topic_roles(runtime: Runtime) -> dict[str, str]:
                 roles[source.topic.name] = "repartition" if source.internal else "source"
         for sink in sub.sinks:
             roles.setdefault(sink.topic.name, "sink")
-    for spec in runtime.app.agents:
-        roles.setdefault(spec.topic.name, "source")
     for table in runtime.tables.values():
         roles[table.changelog] = "changelog"
     roles[runtime.app.dead_letter_topic] = "dead-letter"

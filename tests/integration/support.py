@@ -103,12 +103,25 @@ class AppRun:
         """A worker process for this run, on ``web_port`` or a free port."""
         return WorkerProcess(self, web_port or free_port(0))
 
-    def read(self, topic: str, key: str = "str", value: str = "str", idle: float = 3.0) -> list:
+    def read(
+        self,
+        topic: str,
+        key: str = "str",
+        value: str = "str",
+        idle: float = 3.0,
+        max_records: int | None = None,
+    ) -> list:
+        """The records of ``topic`` from the start until ``idle`` seconds pass without one
+        (or ``max_records`` are read: for topics written without pause)."""
+
         async def collect() -> list:
             return [
                 record
                 async for record in read_topic(
-                    self.broker, Topic(topic, key=key, value=value), idle_timeout=idle
+                    self.broker,
+                    Topic(topic, key=key, value=value),
+                    idle_timeout=idle,
+                    max_records=max_records,
                 )
             ]
 

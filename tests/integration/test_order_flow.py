@@ -21,7 +21,15 @@ from tests.integration.support import AppRun, wait_until
 pytestmark = pytest.mark.kafka
 
 APP = "apps/order_flow.py"
-TOPICS = ("orders", "stock_changes", "payments", "stock_releases", "order_status", "notifications")
+TOPICS = (
+    "orders",
+    "stock_changes",
+    "payment_requests",
+    "payments",
+    "stock_releases",
+    "order_status",
+    "notifications",
+)
 STOCK = {"apple": 12, "pear": 8, "plum": 5}
 
 
@@ -29,7 +37,11 @@ def test_timers_survive_a_restart_and_fire_once(broker, tmp_path):
     run = AppRun(broker, tmp_path / "state", app_path=APP)
     topics = {name: f"{name}-{run.run_id}" for name in TOPICS}
     run.extra_env.update({f"STREAMFLOW_TOPIC_{n.upper()}": t for n, t in topics.items()})
-    run.extra_env.update(ORDER_FLOW_PAYMENT_TIMEOUT_MINUTES="0.5", ORDER_FLOW_PARTITIONS="2")
+    run.extra_env.update(
+        ORDER_FLOW_PAYMENT_TIMEOUT_MINUTES="0.5",
+        ORDER_FLOW_PARTITIONS="2",
+        ORDER_FLOW_PAYMENT_RETRY_SECONDS="0.5",
+    )
     rng = random.Random(12)
     t0 = int(time.time() * 1000)
 
@@ -63,7 +75,15 @@ def test_timers_survive_a_restart_and_fire_once(broker, tmp_path):
         reserved = [oid for oid, s in first.items() if s == ["RESERVED"]]
         assert reserved and len(reserved) < len(orders)  # some stock ran out
         paid = set(rng.sample(reserved, len(reserved) // 2))
-        send("payments", [(oid, {"status": "PAID"}, t0 + 1000) for oid in sorted(paid)])
+        declined = sorted(set(reserved) - paid)[0]
+        # The charging agent: every other card times out once at the gateway (retried),
+        # one is declined (dead-lettered), each request is sent twice (charged once).
+        requests = [
+            (oid, {"order_id": oid, "amount": "4.00", "card": "flaky-1" if n % 2 else "4242"})
+            for n, oid in enumerate(sorted(paid))
+        ]
+        requests.append((declined, {"order_id": declined, "amount": "4.00", "card": "declined"}))
+        send("payment_requests", [(k, v, t0 + 1000) for k, v in requests + requests])
         wait_until(
             lambda: sum("PAID" in s for s in statuses().values()) == len(paid), "the payments"
         )
@@ -85,6 +105,9 @@ def test_timers_survive_a_restart_and_fire_once(broker, tmp_path):
         final = statuses()
         stock = dict(client.items("stock"))
         kept = dict(client.items("reservations"))
+        charged = dict(client.items("charges"))
+        confirmed = run.read(topics["payments"], value="json", idle=1.0)
+        letters = run.read(f"{run.app_id}-dlq", value="str", idle=1.0)
     finally:
         assert worker.stop() == 0
 
@@ -100,3 +123,9 @@ def test_timers_survive_a_restart_and_fire_once(broker, tmp_path):
         taken[orders[oid]["sku"]] += orders[oid]["quantity"]
     assert stock == {sku: n - taken[sku] for sku, n in STOCK.items()}
     assert kept == {oid: orders[oid]["quantity"] for oid in paid}
+    # Each paid order charged and confirmed exactly once; the declined one dead-lettered
+    # twice (it was requested twice), with its bytes.
+    assert set(charged) == paid
+    assert sorted(r["key"] for r in confirmed) == sorted(paid)
+    assert [r["key"] for r in letters] == [declined, declined]
+    assert all('"card":"declined"' in r["value"] for r in letters)

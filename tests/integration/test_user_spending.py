@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import time
 from decimal import Decimal
 
 import pytest
 
+from streamflow.client import Client
 from tests.integration.support import (
     AppRun,
     check_summary,
@@ -121,20 +121,32 @@ def test_undecodable_record_goes_to_dead_letter_topic(broker, tmp_path):
     assert "DecodeError" in letter["headers"]["streamflow.exception"]
 
 
-def test_free_form_agent_receives_decoded_values(broker, tmp_path, monkeypatch):
-    audit_file = tmp_path / "audit.txt"
-    monkeypatch.setenv("AUDIT_FILE", str(audit_file))
+def test_an_agent_sends_exactly_once_and_timers_run_on_the_worker(broker, tmp_path):
     run = AppRun(broker, tmp_path / "state", app_path="tests/integration/apps/order_audit.py")
+    audit_topic, beats_topic = f"order_audit-{run.run_id}", f"audit_heartbeats-{run.run_id}"
+    run.extra_env.update(
+        STREAMFLOW_TOPIC_ORDER_AUDIT=audit_topic, STREAMFLOW_TOPIC_AUDIT_HEARTBEATS=beats_topic
+    )
     orders = generate(300, 5, seed=51)
     run.produce_orders(orders)
     worker = run.worker().start()
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if audit_file.exists() and len(audit_file.read_text().splitlines()) >= len(orders):
-                break
-            time.sleep(0.5)
+        lines = run.wait_for_records(audit_topic, len(orders), timeout=90, value="json")
+        # Heartbeats never pause: read a fixed number (in at most 30 s).
+        beats = run.read(beats_topic, value="json", idle=30, max_records=8)
+        counts = dict(Client(f"http://127.0.0.1:{worker.web_port}", retry_for=30).items("audited"))
     finally:
-        worker.stop()
-    seen = {line.split()[0]: line.split()[1:] for line in audit_file.read_text().splitlines()}
-    assert seen == {o["order_id"]: [o["status"], o["amount"]] for o in orders}
+        assert worker.stop() == 0
+    # One audit line per order event, in each order's own order, none twice.
+    by_order: dict[str, list] = {}
+    for line in lines:
+        by_order.setdefault(line["key"], []).append(line["value"])
+    expected: dict[str, list] = {}
+    for o in orders:
+        events = expected.setdefault(o["order_id"], [])
+        events.append({"status": o["status"], "amount": o["amount"], "seen": len(events) + 1})
+    assert by_order == expected
+    assert counts == {order_id: len(events) for order_id, events in expected.items()}
+    # Both timers ran on the one worker (the group's leader).
+    assert len(beats) == 8 and {b["value"]["from"] for b in beats} == {"leader", "worker"}
+    assert len({b["value"]["pid"] for b in beats}) == 1

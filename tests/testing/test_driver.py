@@ -12,7 +12,7 @@ import streamflow
 from streamflow import App, Retry, Stop, Windowed
 from streamflow.cli.loader import load_app
 from streamflow.runtime.sender import partition_for
-from streamflow.testing import AgentFailed, ProcessingStopped, TestDriver
+from streamflow.testing import ProcessingStopped, TestDriver
 from tests.integration.support import expected_totals, generate
 
 FLAKY_APP = "tests/integration/apps/flaky_spending.py"
@@ -281,18 +281,23 @@ def test_agents_see_piped_records_and_what_the_app_writes():
         assert sorted(counted) == [1, 1, 2]
 
 
-def test_an_agent_that_raises_fails_the_pipe():
+def test_an_agent_that_raises_dead_letters_the_record_and_keeps_going():
     app = App("broken")
+    inverses = app.topic("inverses", value="json")
 
     @app.agent(app.topic("in", value="int"))
     async def divide(stream):
         async for value in stream:
-            _ = 1 / value
+            await inverses.send("k", {"inverse": 1 / value})
 
     with TestDriver(app) as driver:
-        driver.pipe("in", "k", 1)
-        with pytest.raises(AgentFailed, match="ZeroDivisionError"):
-            driver.pipe("in", "k", 0)
+        driver.pipe("in", "k", 2)
+        driver.pipe("in", "k", 0)
+        driver.pipe("in", "k", 4)
+        assert driver.read(inverses) == [("k", {"inverse": 0.5}), ("k", {"inverse": 0.25})]
+        [letter] = driver.dead_letters()
+        assert letter.step == "divide" and "ZeroDivisionError" in letter.info.exception
+        assert letter.value == b"\x00\x00\x00\x00\x00\x00\x00\x00"
 
 
 async def test_the_driver_works_inside_async_tests(user_spending):

@@ -87,3 +87,36 @@ def test_a_paid_order_is_not_cancelled_when_its_timeout_passes(driver):
     order(driver, "o2", "apple", 1, 5 * MINUTE)
     assert terminal(driver.read("order_status")) == {"o1": "PAID", "o2": "REJECTED"}
     assert driver.table("stock")["apple"] == 0
+
+
+def test_payment_requests_are_charged_once_retried_when_unavailable_dead_lettered_when_refused(
+    driver,
+):
+    driver.pipe("stock_changes", "apple", {"quantity": 10}, timestamp=0)
+    for n, oid in enumerate(["o1", "o2", "o3"]):
+        order(driver, oid, "apple", 1, n)
+
+    def request(oid, card, amount="2.50"):
+        driver.pipe("payment_requests", oid, {"order_id": oid, "amount": amount, "card": card})
+
+    request("o1", "4242")
+    request("o1", "4242")  # asked twice: charged once
+    request("o2", "flaky-2")  # the gateway times out twice, then answers
+    request("o3", "declined-insufficient-funds")
+    assert [k for k, _ in driver.read("payments")] == ["o1"]
+    driver.advance_time(2)  # first retry: still unavailable
+    assert driver.read("payments") == []
+    driver.advance_time(4)  # second retry: charged
+    [(key, payment)] = driver.read("payments")
+    assert key == "o2" and payment["payment_id"].startswith("pay-")
+    assert set(dict(driver.table("charges").items())) == {"o1", "o2"}
+    [letter] = driver.dead_letters()
+    assert letter.step == "charge" and letter.error == "card declined for o3"
+    assert b"declined-insufficient-funds" in letter.value
+    driver.advance_time(61)  # o3 was never paid: its timeout cancels it
+    assert terminal(driver.read("order_status")) == {
+        "o1": "PAID",
+        "o2": "PAID",
+        "o3": "CANCELLED",
+    }
+    assert driver.table("stock")["apple"] == 8
