@@ -1,10 +1,12 @@
-"""The input of a chaos run: generated orders written at a steady rate while faults happen.
+"""The input of a chaos run: generated records written at a steady rate while faults happen.
 
-Orders come from ``examples/generate_orders.py`` (reproducible from a seed) and are encoded
-with the input topic's own codecs, as ``streamflow produce`` does. Each user's orders go to
-one partition (:func:`~bench.chaos.profiles.input_partition`), so each user's events have a
-total order the outputs can be checked against. The producer is idempotent and retries for
-minutes, so broker restarts delay the input but neither lose nor repeat it.
+Orders come from ``examples/generate_orders.py`` (reproducible from a seed); the app's
+profile turns them into the records of its input topics
+(:meth:`~bench.chaos.profiles.AppProfile.input_records`: by default each user's orders to
+one partition, so each user's events have a total order the outputs can be checked
+against). They are encoded with each topic's own codecs, as ``streamflow produce`` does.
+The producer is idempotent and retries for minutes, so broker restarts delay the input
+but neither lose nor repeat it.
 
 Reference data (the records of tables read from topics, such as customer profiles) is
 written once before the input, keyed and partitioned as streamflow partitions (murmur2 of
@@ -12,8 +14,8 @@ the key bytes, :func:`~streamflow.runtime.sender.partition_for`), so it is co-pa
 with the repartition topics the app joins it with.
 
 Example:
-    >>> # load = SteadyLoad("127.0.0.1:9192", topic, orders, partitions=8, rate=200); load.start()
-    >>> # ...; load.join(); load.delivered == len(orders)
+    >>> # load = SteadyLoad("127.0.0.1:9192", records, partitions=8, rate=200); load.start()
+    >>> # ...; load.join(); load.delivered == len(records)
     >>> # write_records("127.0.0.1:9192", customers, [("user-001", {...})], partitions=8)
 """
 
@@ -27,11 +29,10 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
-from bench.chaos.profiles import input_partition
 from streamflow.runtime.sender import partition_for
 from streamflow.topics import Topic
 
-__all__ = ["SteadyLoad", "write_records"]
+__all__ = ["InputRecord", "SteadyLoad", "write_records"]
 
 # librdkafka's connection errors while the broker restarts are expected: kept out of sight.
 log = logging.getLogger(__name__)
@@ -94,20 +95,23 @@ def write_records(
         )
 
 
+#: One input record: ``(topic, key, value, partition)``; value as JSON-ish data (decimals
+#: as strings), encoded with the topic's codec; partition ``None``: by key, as streamflow.
+InputRecord = tuple[Topic, Any, Any, "int | None"]
+
+
 class SteadyLoad(threading.Thread):
-    """A thread writing ``orders`` to ``topic`` at ``rate`` orders per second."""
+    """A thread writing ``records`` (:data:`InputRecord`) in order, ``rate`` per second."""
 
     def __init__(
         self,
         bootstrap: str,
-        topic: Topic,
-        orders: Sequence[dict[str, Any]],
+        records: Sequence[InputRecord],
         partitions: int,
         rate: float,
     ) -> None:
         super().__init__(name="chaos-load", daemon=True)
-        self.topic = topic
-        self.orders = orders
+        self.records = records
         self.partitions = partitions
         self.rate = rate
         self.sent = 0
@@ -122,21 +126,23 @@ class SteadyLoad(threading.Thread):
 
     def run(self) -> None:
         started = time.monotonic()
-        encode_key, codec = self.topic.key_codec.encode, self.topic.value_codec
-        for index, order in enumerate(self.orders):
+        for index, (topic, key, value, partition) in enumerate(self.records):
             if self._halt.is_set():
                 break
             delay = started + index / self.rate - time.monotonic()
             if delay > 0.005:
                 self._producer.poll(delay)
+            encoded = topic.key_codec.encode(key)
+            codec = topic.value_codec
+            count = topic.partitions or self.partitions
             record = {
-                "key": encode_key(order["order_id"]),
-                "value": codec.encode(codec.from_json(order)),
-                "partition": input_partition(order["user_id"], self.partitions),
+                "key": encoded,
+                "value": codec.encode(codec.from_json(value)),
+                "partition": _or(partition, partition_for(encoded, count)),
             }
             while not self._halt.is_set():
                 try:
-                    self._producer.produce(self.topic.name, on_delivery=self._delivered, **record)
+                    self._producer.produce(topic.name, on_delivery=self._delivered, **record)
                     break
                 except BufferError:
                     self._producer.poll(0.05)

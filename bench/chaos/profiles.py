@@ -38,14 +38,19 @@ from bench.chaos.checks import Tally, compare_sequence, compare_tags
 from bench.chaos.observe import Record
 
 __all__ = [
+    "DEAD_LETTERS",
     "PROFILES",
     "AppProfile",
     "OrderEnrichment",
+    "OrderFlow",
     "OrderPipeline",
     "UserSpending",
     "input_partition",
     "latest_by_key",
 ]
+
+#: In the outputs given to the checks: the app's dead-letter topic.
+DEAD_LETTERS = "<dead letters>"
 
 #: Reference records by logical topic name, for profiles without reference topics.
 NO_REFERENCES: Mapping[str, Sequence[Record]] = MappingProxyType({})
@@ -141,14 +146,26 @@ class AppProfile(ABC):
     output_topics: ClassVar[tuple[str, ...]]
     # Topics written once before the input and never changed (see the module's docstring).
     reference_topics: ClassVar[tuple[str, ...]] = ()
+    # Whether the input holds records the app must dead-letter (the checks count them).
+    checks_dead_letters: ClassVar[bool] = False
+    # Input topics written during the run besides ``input_topic`` (see input_records);
+    # the checks get their records with the references, by logical name.
+    extra_input_topics: ClassVar[tuple[str, ...]] = ()
     # Environment the app's workers get (settings of the app itself).
     app_env: ClassVar[dict[str, str]] = {}
 
     @abstractmethod
     def expected_tables(
-        self, inputs: Sequence[Record], references: Mapping[str, Sequence[Record]] = NO_REFERENCES
+        self,
+        inputs: Sequence[Record],
+        references: Mapping[str, Sequence[Record]] = NO_REFERENCES,
+        outputs: Mapping[str, Sequence[Record]] = NO_REFERENCES,
     ) -> dict[str, dict[Any, Any]]:
-        """Each table's final contents after ``inputs``, normalized (see :meth:`normalize`)."""
+        """Each table's final contents after ``inputs``, normalized (see :meth:`normalize`).
+
+        ``outputs`` (by logical name, checked by :meth:`check_outputs`) serve apps whose
+        outcome depends on timing (wall-clock timeouts): their tables must agree with the
+        outcomes the outputs show."""
 
     @abstractmethod
     def check_outputs(
@@ -159,6 +176,27 @@ class AppProfile(ABC):
         references: Mapping[str, Sequence[Record]] = NO_REFERENCES,
     ) -> None:
         """Count the violations in the output topics (by logical name) into ``tally``."""
+
+    def input_records(
+        self,
+        orders: Sequence[Mapping[str, Any]],
+        topics: Mapping[str, Any],
+        partitions: int,
+        seed: int,
+    ) -> list[tuple[Any, Any, Any, int | None]]:
+        """The input as ``(topic, key, value, partition)`` records, in the order to write
+        them (``topics``: the run's topics by logical name; ``partitions``: the app's
+        default; partition ``None``: by key).
+
+        By default each order goes to :attr:`input_topic`, all of a user's orders to one
+        partition (:func:`input_partition`).
+        """
+        topic = topics[self.input_topic]
+        count = topic.partitions or partitions
+        return [
+            (topic, order["order_id"], order, input_partition(order["user_id"], count))
+            for order in orders
+        ]
 
     def reference_records(
         self, users: Sequence[str], seed: int, orders: Sequence[Mapping[str, Any]] = ()
@@ -188,7 +226,10 @@ class UserSpending(AppProfile):
     output_topics = ("user_spending_summary",)
 
     def expected_tables(
-        self, inputs: Sequence[Record], references: Mapping[str, Sequence[Record]] = NO_REFERENCES
+        self,
+        inputs: Sequence[Record],
+        references: Mapping[str, Sequence[Record]] = NO_REFERENCES,
+        outputs: Mapping[str, Sequence[Record]] = NO_REFERENCES,
     ) -> dict[str, dict[Any, Any]]:
         totals = {
             user: sum((o["amount"] for o in orders), Decimal("0.00"))
@@ -252,7 +293,10 @@ class OrderPipeline(AppProfile):
         return out
 
     def expected_tables(
-        self, inputs: Sequence[Record], references: Mapping[str, Sequence[Record]] = NO_REFERENCES
+        self,
+        inputs: Sequence[Record],
+        references: Mapping[str, Sequence[Record]] = NO_REFERENCES,
+        outputs: Mapping[str, Sequence[Record]] = NO_REFERENCES,
     ) -> dict[str, dict[Any, Any]]:
         users = {user: updates[-1] for user, updates in self.expected_user_updates(inputs).items()}
         regions: dict[str, dict[str, Any]] = {}
@@ -349,6 +393,27 @@ class OrderEnrichment(AppProfile):
     unknown_reason: ClassVar[dict[str, str]] = {"reason": "no customer profile"}
     SUBSCRIBED: ClassVar[str] = "subscribed"
 
+    def input_records(
+        self,
+        orders: Sequence[Mapping[str, Any]],
+        topics: Mapping[str, Any],
+        partitions: int,
+        seed: int,
+    ) -> list[tuple[Any, Any, Any, int | None]]:
+        """The input as ``(topic, key, value, partition)`` records, in the order to write
+        them (``topics``: the run's topics by logical name; ``partitions``: the app's
+        default; partition ``None``: by key).
+
+        By default each order goes to :attr:`input_topic`, all of a user's orders to one
+        partition (:func:`input_partition`).
+        """
+        topic = topics[self.input_topic]
+        count = topic.partitions or partitions
+        return [
+            (topic, order["order_id"], order, input_partition(order["user_id"], count))
+            for order in orders
+        ]
+
     def reference_records(
         self, users: Sequence[str], seed: int, orders: Sequence[Mapping[str, Any]] = ()
     ) -> dict[str, list[tuple[Any, Any]]]:
@@ -397,7 +462,10 @@ class OrderEnrichment(AppProfile):
         return input_partition(value["user_id"], partitions) if topic == "payments" else None
 
     def expected_tables(
-        self, inputs: Sequence[Record], references: Mapping[str, Sequence[Record]] = NO_REFERENCES
+        self,
+        inputs: Sequence[Record],
+        references: Mapping[str, Sequence[Record]] = NO_REFERENCES,
+        outputs: Mapping[str, Sequence[Record]] = NO_REFERENCES,
     ) -> dict[str, dict[Any, Any]]:
         customers = latest_by_key(references["customers"])
         latest = latest_by_key(inputs)
@@ -566,7 +634,10 @@ class UserDigests(AppProfile):
         return dict(digests), activity, timers
 
     def expected_tables(
-        self, inputs: Sequence[Record], references: Mapping[str, Sequence[Record]] = NO_REFERENCES
+        self,
+        inputs: Sequence[Record],
+        references: Mapping[str, Sequence[Record]] = NO_REFERENCES,
+        outputs: Mapping[str, Sequence[Record]] = NO_REFERENCES,
     ) -> dict[str, dict[Any, Any]]:
         _, pending, timers = self.simulate(inputs)
         return {
@@ -609,6 +680,195 @@ class UserDigests(AppProfile):
             )
 
 
+class OrderFlow(AppProfile):
+    """``apps/order_flow.py``: stock reservations, a charging agent with retries and dead
+    letters, wall-clock payment timeouts, releases and notifications.
+
+    Each generated order becomes an order of one of :attr:`skus` (quantity 1 to 3); a PAID
+    one also a payment request, written a little later (``payment_lag`` records at most),
+    with a card that is fine, unavailable once at the gateway (retried) or declined
+    (dead-lettered). The stock is a reference topic with less than the demand.
+
+    Whether a reserved order is paid or cancelled depends on timing (payment timeout
+    against processing delays and faults), so the checks are invariants: every order ends
+    once, as ``[REJECTED]``, ``[RESERVED, PAID]`` or ``[RESERVED, CANCELLED]``; an order
+    is paid only if its payment was charged; each charge is confirmed once, each declined
+    request dead-lettered once; one notification per order, one release per cancellation;
+    no SKU sold beyond its stock. The tables must agree with those outcomes: the stock is
+    what was there minus what the paid orders hold, the reservations are the paid orders',
+    nothing waits for payment, no timer is left.
+    """
+
+    name = "order_flow"
+    path = "apps/order_flow.py"
+    input_topic = "orders"
+    extra_input_topics = ("payment_requests",)
+    checks_dead_letters = True
+    reference_topics = ("stock_changes",)
+    output_topics = ("order_status", "notifications", "payments", "stock_releases")
+    app_env: ClassVar[dict[str, str]] = {
+        "ORDER_FLOW_PAYMENT_TIMEOUT_MINUTES": "0.1",
+        "ORDER_FLOW_PAYMENT_RETRY_SECONDS": "0.5",
+    }
+    skus: ClassVar[tuple[str, ...]] = tuple(f"sku-{n:02d}" for n in range(12))
+    payment_lag: ClassVar[int] = 400
+    #: Share of the demand in stock at the start.
+    stock_share: ClassVar[float] = 0.8
+
+    def order_of(self, order: Mapping[str, Any]) -> dict[str, Any]:
+        """The order flow's order for a generated order (SKU and quantity from its id).
+
+        >>> OrderFlow().order_of({"order_id": "order-1-0000001", "user_id": "u"})["sku"]
+        'sku-04'
+        """
+        digest = zlib.crc32(order["order_id"].encode())
+        return {
+            "order_id": order["order_id"],
+            "user_id": order["user_id"],
+            "sku": self.skus[digest % len(self.skus)],
+            "quantity": 1 + digest // len(self.skus) % 3,
+        }
+
+    @staticmethod
+    def card_of(order_id: str) -> str:
+        """The card an order is paid with: 15% declined, 25% flaky once, the rest fine.
+
+        >>> OrderFlow.card_of("order-1-0000001")
+        'declined'
+        """
+        draw = zlib.crc32(order_id.encode(), 7) % 100
+        return "declined" if draw < 15 else "flaky-1" if draw < 40 else "4242"
+
+    def input_records(
+        self,
+        orders: Sequence[Mapping[str, Any]],
+        topics: Mapping[str, Any],
+        partitions: int,
+        seed: int,
+    ) -> list[tuple[Any, Any, Any, int | None]]:
+        rng = random.Random(seed)
+        slots: list[tuple[float, tuple[Any, Any, Any, int | None]]] = []
+        for index, order in enumerate(orders):
+            slots.append((index, (topics["orders"], order["order_id"], self.order_of(order), None)))
+            if order["status"] == "PAID":
+                request = {
+                    "order_id": order["order_id"],
+                    "amount": order["amount"],
+                    "card": self.card_of(order["order_id"]),
+                }
+                at = index + 0.5 + rng.randrange(self.payment_lag)
+                slots.append((at, (topics["payment_requests"], order["order_id"], request, None)))
+        return [record for _, record in sorted(slots, key=lambda slot: slot[0])]
+
+    def reference_records(
+        self, users: Sequence[str], seed: int, orders: Sequence[Mapping[str, Any]] = ()
+    ) -> dict[str, list[tuple[Any, Any]]]:
+        demand: Counter[str] = Counter()
+        for order in orders:
+            flow_order = self.order_of(order)
+            demand[flow_order["sku"]] += flow_order["quantity"]
+        return {
+            "stock_changes": [
+                (sku, {"quantity": max(1, int(demand[sku] * self.stock_share))})
+                for sku in self.skus
+            ]
+        }
+
+    def _stock(self, references: Mapping[str, Sequence[Record]]) -> dict[str, int]:
+        stock: Counter[str] = Counter()
+        for record in references["stock_changes"]:
+            stock[record.key] += int(record.value["quantity"])
+        return dict(stock)
+
+    @staticmethod
+    def _outcomes(outputs: Mapping[str, Sequence[Record]]) -> dict[str, str]:
+        """Each order's last status, as ``order_status`` says."""
+        return {
+            key: values[-1]["status"] for key, values in by_key(outputs["order_status"]).items()
+        }
+
+    def expected_tables(
+        self,
+        inputs: Sequence[Record],
+        references: Mapping[str, Sequence[Record]] = NO_REFERENCES,
+        outputs: Mapping[str, Sequence[Record]] = NO_REFERENCES,
+    ) -> dict[str, dict[Any, Any]]:
+        from apps.order_flow import charge_card
+
+        orders = {record.key: record.value for record in inputs}
+        outcomes = self._outcomes(outputs)
+        paid = {oid: orders[oid] for oid, status in outcomes.items() if status == "PAID"}
+        stock = self._stock(references)
+        for order in paid.values():
+            stock[order["sku"]] -= order["quantity"]
+        charges = {
+            r.key: {"payment_id": charge_card(r.value, 1 << 20), "amount": r.value["amount"]}
+            for r in references["payment_requests"]
+            if r.value["card"] != "declined"
+        }
+        return {
+            "stock": stock,
+            "reservations": {oid: order["quantity"] for oid, order in paid.items()},
+            "charges": charges,
+            "awaiting-payment": {},
+            "payment-timers": {},
+            "payment-timer-index": {},
+        }
+
+    def check_outputs(
+        self,
+        inputs: Sequence[Record],
+        outputs: Mapping[str, Sequence[Record]],
+        tally: Tally,
+        references: Mapping[str, Sequence[Record]] = NO_REFERENCES,
+    ) -> None:
+        orders = {record.key: record.value for record in inputs}
+        requests = {record.key: record.value for record in references["payment_requests"]}
+        charged = {oid for oid, request in requests.items() if request["card"] != "declined"}
+        statuses = by_key(outputs["order_status"])
+        for oid in sorted(orders.keys() | statuses.keys()):
+            seq = [value["status"] for value in statuses.get(oid, [])]
+            where = f"order_status[{oid}]"
+            if oid not in orders:
+                tally.add("mismatches", f"{where}: statuses {seq} of an order never placed")
+            elif seq in (["REJECTED"], ["RESERVED", "CANCELLED"]) or (
+                seq == ["RESERVED", "PAID"] and oid in charged
+            ):
+                continue
+            elif any(count > 1 for count in Counter(seq).values()):
+                tally.add("duplicates", f"{where}: {seq}")
+            elif not seq or seq == ["RESERVED"]:
+                tally.add("losses", f"{where}: {seq or 'no status'}, never ended")
+            else:
+                tally.add("mismatches", f"{where}: {seq}")
+        outcomes = self._outcomes(outputs)
+        compare_tags(tally, "payments", sorted(r.key for r in outputs["payments"]), sorted(charged))
+        compare_tags(
+            tally,
+            "notifications",
+            sorted(r.value["order_id"] for r in outputs["notifications"]),
+            sorted(orders),
+        )
+        compare_tags(
+            tally,
+            "stock_releases",
+            sorted(r.value["order_id"] for r in outputs["stock_releases"]),
+            sorted(oid for oid, status in outcomes.items() if status == "CANCELLED"),
+        )
+        declined = sorted(oid for oid in requests if oid not in charged)
+        letters = [
+            record.key.decode() for record in outputs[DEAD_LETTERS] if isinstance(record.key, bytes)
+        ]
+        compare_tags(tally, "dead letters", sorted(letters), declined)
+        sold: Counter[str] = Counter()
+        for oid, status in outcomes.items():
+            if status == "PAID" and oid in orders:
+                sold[orders[oid]["sku"]] += orders[oid]["quantity"]
+        for sku, count in self._stock(references).items():
+            if sold[sku] > count:
+                tally.add("mismatches", f"{sku}: {sold[sku]} sold of a stock of {count}")
+
+
 def _by_key_and_time(records: Iterable[Record]) -> dict[tuple[Any, int], list[Any]]:
     """A join window store's contents: the values of each ``(key, timestamp)``, in order.
 
@@ -635,5 +895,6 @@ def _decimals(value: Mapping[str, Any], *names: str) -> dict[str, Any]:
 
 
 PROFILES: dict[str, AppProfile] = {
-    p.name: p for p in (UserSpending(), OrderPipeline(), OrderEnrichment(), UserDigests())
+    p.name: p
+    for p in (UserSpending(), OrderPipeline(), OrderEnrichment(), UserDigests(), OrderFlow())
 }

@@ -42,7 +42,7 @@ from bench.chaos.checks import compare_mapping
 from bench.chaos.faults import FaultInjector, FaultPlan
 from bench.chaos.load import SteadyLoad, write_records
 from bench.chaos.observe import Cluster, Record
-from bench.chaos.profiles import PROFILES, AppProfile, latest_by_key
+from bench.chaos.profiles import DEAD_LETTERS, PROFILES, AppProfile, latest_by_key
 from bench.chaos.report import Report
 from bench.chaos.state import dirty_partitions, read_table
 from bench.chaos.workers import ChaosRun, Slot, WorkerPool
@@ -206,29 +206,41 @@ class _Run:
             name: self.app.topics[self.run.topic_name(name)]
             for name in self.profile.reference_topics
         }
+        self.extra_input_topics = {
+            name: self.app.topics[self.run.topic_name(name)]
+            for name in self.profile.extra_input_topics
+        }
+        written = (
+            self.input_topic,
+            *self.reference_topics.values(),
+            *self.extra_input_topics.values(),
+        )
         asyncio.run(
             ensure_topics(
                 self.broker.bootstrap,
-                [
-                    (topic.name, topic.partitions or self.app.partitions, {})
-                    for topic in (self.input_topic, *self.reference_topics.values())
-                ],
+                [(topic.name, topic.partitions or self.app.partitions, {}) for topic in written],
             )
         )
         self.pool = WorkerPool(self.run)
         self.injector = FaultInjector(self.rng, self.pool, self.broker, plan, self.say)
         orders = generate(self.config.events, self.config.users, self.seed)
-        self.load = SteadyLoad(
-            self.broker.bootstrap, self.input_topic, orders, self.app.partitions, self.config.rate
-        )
+        topics = {
+            self.profile.input_topic: self.input_topic,
+            **self.extra_input_topics,
+        }
+        records = self.profile.input_records(orders, topics, self.app.partitions, self.seed)
+        # The records of every input topic, written over ``duration`` seconds.
+        rate = len(records) / self.config.duration
+        self.load = SteadyLoad(self.broker.bootstrap, records, self.app.partitions, rate)
         for _ in range(self.config.workers):
             slot = self.pool.add()
             self.say(f"start {slot.describe()}")
             self.pool.start(slot)
         self._load_references(sorted({order["user_id"] for order in orders}), orders)
         self.say(
-            f"writing {self.config.events} orders of {self.config.users} users to "
-            f"{self.input_topic.name} at {self.config.rate:.0f}/s; faults: {', '.join(plan.kinds)}"
+            f"writing {len(records)} records ({self.config.events} orders of "
+            f"{self.config.users} users) to {self.input_topic.name} and the other inputs at "
+            f"{rate:.0f}/s; faults: {', '.join(plan.kinds)}"
         )
         self.load.start()
 
@@ -321,7 +333,7 @@ class _Run:
             if now >= next_status:
                 next_status = now + 10
                 self.say(
-                    f"status: written {self.load.delivered}/{self.config.events}, "
+                    f"status: written {self.load.delivered}/{len(self.load.records)}, "
                     f"workers {len(self.pool.running())}, faults {dict(self.injector.faults)}"
                 )
             time.sleep(0.25)
@@ -330,7 +342,8 @@ class _Run:
                 f"{len(self.load.errors)} input records failed: {self.load.errors[0]}"
             )
         self.say(
-            f"chaos over: {self.load.delivered} orders written; faults {dict(self.injector.faults)}"
+            f"chaos over: {self.load.delivered} input records written; "
+            f"faults {dict(self.injector.faults)}"
         )
 
     def _settle(self) -> Slot:
@@ -363,7 +376,9 @@ class _Run:
         # Tick topics (wall-clock timers) move every second whatever happens: left out.
         ticks = set(self.app.topology().ticked_processors)
         sources = self._source_topics() - ticks
-        written = {self.input_topic.name} | {t.name for t in self.reference_topics.values()}
+        written = {self.input_topic.name} | {
+            t.name for t in (*self.reference_topics.values(), *self.extra_input_topics.values())
+        }
         last, since, behind = None, time.monotonic(), ["not measured yet"]
         while time.monotonic() < deadline:
             self.injector.tend()
@@ -456,13 +471,19 @@ class _Run:
             compare_mapping(
                 tally, f"reference topic {name}", latest_by_key(records), self._written(name)
             )
-        self.expected = self.profile.expected_tables(inputs, references)
+        for name, topic in self.extra_input_topics.items():
+            references[name] = self._read(topic)
         outputs = {
             name: self._read(self.app.topics[self.run.topic_name(name)])
             for name in self.profile.output_topics
         }
         for name, records in outputs.items():
             self.say(f"check: {name}: {len(records)} records")
+        letters = self._read(Topic(self.app.dead_letter_topic, key="bytes", value="bytes"))
+        self.report.dlq = len(letters)
+        self.report.dlq_checked = self.profile.checks_dead_letters
+        outputs[DEAD_LETTERS] = letters
+        self.expected = self.profile.expected_tables(inputs, references, outputs)
         self.profile.check_outputs(inputs, outputs, tally, references)
         for node in self.app.topology().stores:
             changelog = self._changelog(node)
@@ -471,8 +492,6 @@ class _Run:
                 for key, value in latest_by_key(self._read(changelog)).items()
             }
             compare_mapping(tally, f"changelog of {node.store}", latest, self.expected[node.store])
-        letters = self._read(Topic(self.app.dead_letter_topic, key="bytes", value="bytes"))
-        self.report.dlq = len(letters)
         self._check_hanging("with the last worker running", violation=True)
         self.say(f"check: topics done: {self.report.tally.counts()}")
 

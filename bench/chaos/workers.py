@@ -53,6 +53,7 @@ class ChaosRun(AppRun):
         """``STREAMFLOW_TOPIC_<NAME>`` renames of the app's input, reference and output topics."""
         names = (
             self.profile.input_topic,
+            *self.profile.extra_input_topics,
             *self.profile.reference_topics,
             *self.profile.output_topics,
         )

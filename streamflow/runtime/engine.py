@@ -210,6 +210,15 @@ class Runtime:
             and all(replica.restored.is_set() for replica in self.global_replicas)
         )
 
+    def recovery_stalled(self) -> bool:
+        """True while a rebalance waits for table recovery to pick it up.
+
+        faust's recovery loop takes each rebalance's start signal within moments, even in
+        the middle of a recovery; a signal that stays up means the loop is gone (see
+        :class:`~streamflow.runtime.worker.CrashWatch`).
+        """
+        return self.faust.tables.recovery.signal_recovery_start.is_set()
+
     def holds(self, table: TableRuntime, partition: int) -> bool:
         """True if ``partition`` of ``table`` is assigned to this worker as active.
 
@@ -490,7 +499,8 @@ class Runtime:
 
         faust turns every fetched record into a message, an event and a task on its way to
         an agent; for batch processing, the records of one fetch go to the inbox as is.
-        Records of other topics (free-form agents) take faust's usual path.
+        Records of other topics (none read by the app: changelogs, the leader topic) take
+        faust's usual path.
         """
         wait_next_records = consumer._wait_next_records
         inboxes = self._inboxes

@@ -67,11 +67,18 @@ def free_port(start: int, host: str = "127.0.0.1", attempts: int = 100) -> int:
     raise OSError(f"no free port in {start}..{start + attempts - 1}")
 
 
+#: Seconds a worker may hold partitions with its table recovery not started before it
+#: exits to be restarted (``STREAMFLOW_RECOVERY_STALL_TIMEOUT``).
+DEFAULT_RECOVERY_STALL_TIMEOUT = 60.0
+RECOVERY_CHECK_INTERVAL = 5.0
+
+
 class CrashWatch(Service):
     """Stops the worker process when the faust app crashes, instead of idling forever.
 
     faust marks the app crashed (and stops processing) on errors such as a fenced
-    producer, but the process stays up; a worker that exits can be restarted by whatever
+    producer, but the process stays up (and so does one whose table recovery never
+    starts after a rebalance); a worker that exits can be restarted by whatever
     supervises it, and recovers its tables from their changelogs.
 
     >>> # faust.Worker(runtime.faust, CrashWatch(runtime)).execute_from_commandline()
@@ -81,15 +88,41 @@ class CrashWatch(Service):
         super().__init__(**kwargs)
         self.runtime = runtime
         self.crash_reason: BaseException | None = None
+        self.recovery_stall_timeout = float(
+            os.environ.get("STREAMFLOW_RECOVERY_STALL_TIMEOUT") or DEFAULT_RECOVERY_STALL_TIMEOUT
+        )
 
     @Service.task
     async def _watch(self) -> None:
         fapp = self.runtime.faust
         await fapp._crashed.wait()
-        self.crash_reason = fapp.crash_reason
+        self._crash(fapp.crash_reason)
+
+    @Service.task
+    async def _watch_recovery(self) -> None:
+        # faust was seen to lose its recovery loop (its task cancelled) when a worker joined
+        # with no partitions: every later rebalance then waits for a recovery that never
+        # runs, and the worker holds partitions without processing them. A restart heals it.
+        stalled_for = 0.0
+        while not self.should_stop:
+            await self.sleep(RECOVERY_CHECK_INTERVAL)
+            stalled_for = (
+                stalled_for + RECOVERY_CHECK_INTERVAL if self.runtime.recovery_stalled() else 0.0
+            )
+            if stalled_for >= self.recovery_stall_timeout:
+                self._crash(
+                    RuntimeError(
+                        f"table recovery did not pick up the rebalance within {stalled_for:.0f}s "
+                        "(set STREAMFLOW_RECOVERY_STALL_TIMEOUT to wait longer)"
+                    )
+                )
+                return
+
+    def _crash(self, reason: BaseException | None) -> None:
+        self.crash_reason = reason
         log.critical(
             "The worker's runtime crashed (%r); stopping the process so it can be restarted",
-            self.crash_reason,
+            reason,
         )
         os.kill(os.getpid(), signal.SIGTERM)
 
