@@ -79,7 +79,7 @@ except ImportError:  # pragma: no cover - psutil is in the project's "bench" ext
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
-SYSTEMS = ("streamflow", "streamflow-processor", "faust", "quix")
+SYSTEMS = ("streamflow", "streamflow-processor", "streamflow-agent", "faust", "quix")
 GUARANTEES = ("at_least_once", "exactly_once")
 #: Commit interval each system uses when ``--commit-interval`` is not given (seconds).
 DEFAULT_COMMIT_INTERVALS = {
@@ -87,11 +87,14 @@ DEFAULT_COMMIT_INTERVALS = {
     "quix": 5.0,
     "streamflow": None,
     "streamflow-processor": None,
+    "streamflow-agent": None,
 }
-#: The app each streamflow variant runs: the DSL job, and the same job with the processor API.
+#: The app each streamflow variant runs: the DSL job, and the same job with the processor
+#: API and with agents.
 STREAMFLOW_APPS = {
     "streamflow": "apps/user_spending.py",
     "streamflow-processor": "bench/processor_spending.py",
+    "streamflow-agent": "bench/agent_spending.py",
 }
 
 
@@ -207,6 +210,7 @@ def quix_command(spec: JobSpec) -> JobCommand:
 COMMANDS: dict[str, Callable[[JobSpec], JobCommand]] = {
     "streamflow": streamflow_command,
     "streamflow-processor": streamflow_command,
+    "streamflow-agent": streamflow_command,
     "faust": faust_command,
     "quix": quix_command,
 }
