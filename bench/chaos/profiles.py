@@ -393,27 +393,6 @@ class OrderEnrichment(AppProfile):
     unknown_reason: ClassVar[dict[str, str]] = {"reason": "no customer profile"}
     SUBSCRIBED: ClassVar[str] = "subscribed"
 
-    def input_records(
-        self,
-        orders: Sequence[Mapping[str, Any]],
-        topics: Mapping[str, Any],
-        partitions: int,
-        seed: int,
-    ) -> list[tuple[Any, Any, Any, int | None]]:
-        """The input as ``(topic, key, value, partition)`` records, in the order to write
-        them (``topics``: the run's topics by logical name; ``partitions``: the app's
-        default; partition ``None``: by key).
-
-        By default each order goes to :attr:`input_topic`, all of a user's orders to one
-        partition (:func:`input_partition`).
-        """
-        topic = topics[self.input_topic]
-        count = topic.partitions or partitions
-        return [
-            (topic, order["order_id"], order, input_partition(order["user_id"], count))
-            for order in orders
-        ]
-
     def reference_records(
         self, users: Sequence[str], seed: int, orders: Sequence[Mapping[str, Any]] = ()
     ) -> dict[str, list[tuple[Any, Any]]]:
