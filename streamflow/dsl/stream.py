@@ -563,6 +563,47 @@ class Stream:
             timer_value=resolve_codec(timer_value),
         )
 
+    def transform(
+        self,
+        fn: Callable[[Any, Any, Any], Any],
+        *,
+        stores: Sequence[StateStore] = (),
+        on_timer: Callable[[Any, Any, Any], Any] | None = None,
+        name: str | None = None,
+        key: Codec | str | None = None,
+        value: Codec | str | None = None,
+        timer_value: Codec | str = "json",
+    ) -> Stream:
+        """:meth:`process` for functions that return what they send on.
+
+        ``fn(ctx, key, value)`` returns ``None`` (nothing), a ``(key, value)`` pair, or a
+        list of pairs; ``on_timer`` too. Everything else is as for :meth:`process`.
+
+        >>> from streamflow import App
+        >>> from streamflow.testing import TestDriver
+        >>> app = App("words")
+        >>> seen = app.table_store("seen", value="int", default=int)
+        >>> def first_time(ctx, word, _):
+        ...     ctx.store("seen")[word] += 1
+        ...     return (word, "new") if ctx.store("seen")[word] == 1 else None
+        >>> app.stream(app.topic("words", partitions=1)).transform(
+        ...     first_time, stores=[seen]).to(app.topic("new-words", value="str"))
+        >>> with TestDriver(app) as driver:
+        ...     driver.pipe_many("words", [("a", {}), ("b", {}), ("a", {})])
+        ...     driver.read("new-words")
+        [('a', 'new'), ('b', 'new')]
+        """
+        _require_callable(fn, "transform function")
+        return self.process(
+            _forwarding(fn),
+            stores=stores,
+            on_timer=None if on_timer is None else _forwarding(on_timer),
+            name=name or self._builder.unique_name(f"transform-{getattr(fn, '__name__', 'fn')}"),
+            key=key,
+            value=value,
+            timer_value=timer_value,
+        )
+
     def to_table(
         self,
         *,
@@ -1458,3 +1499,36 @@ class GroupedTable:
 
 def _maybe_codec(codec: Codec | str | None) -> Codec | None:
     return None if codec is None else resolve_codec(codec)
+
+
+def _forwarding(fn: Callable[[Any, Any, Any], Any]) -> Callable[[Any, Any, Any], None]:
+    """A processor function forwarding what ``fn`` returns (see :meth:`Stream.transform`).
+
+    >>> class Ctx:
+    ...     def __init__(self): self.sent = []
+    ...     def forward(self, key, value): self.sent.append((key, value))
+    >>> ctx = Ctx()
+    >>> _forwarding(lambda c, k, v: [(k, v), (k, v * 2)])(ctx, "k", 2)
+    >>> ctx.sent
+    [('k', 2), ('k', 4)]
+    """
+
+    def forward_returned(ctx: Any, key: Any, value: Any) -> None:
+        returned = fn(ctx, key, value)
+        if returned is None:
+            return
+        pairs = [returned] if isinstance(returned, tuple) else returned
+        try:
+            pairs = list(pairs)
+        except TypeError:
+            pairs = [returned]
+        for pair in pairs:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise TypeError(
+                    f"{getattr(fn, '__name__', 'the transform function')} must return None, "
+                    f"a (key, value) pair or a list of pairs, got {returned!r}"
+                )
+            ctx.forward(*pair)
+
+    forward_returned.__name__ = getattr(fn, "__name__", "fn")
+    return forward_returned

@@ -390,3 +390,20 @@ def test_a_processor_with_timers_reads_a_tick_topic_partitioned_like_its_input()
     app.stream(app.topic("in", partitions=5)).process(schedule_at, on_timer=emit_fired, name="p")
     [sub] = app.topology().subtopologies
     assert {s.topic.name: s.topic.partitions for s in sub.sources} == {"in": 5, "wall-p-ticks": 5}
+
+
+def test_transform_forwards_what_the_function_returns_and_refuses_anything_else():
+    app = App("transforming")
+
+    def split(ctx, key, value):
+        if value.get("bad"):
+            return "not a pair"
+        return [(f"{key}-{n}", n) for n in range(value["n"])]
+
+    app.stream(app.topic("in", partitions=1)).transform(split).to(app.topic("out", value="json"))
+    with TestDriver(app) as driver:
+        driver.pipe_many("in", [("a", {"n": 2}), ("b", {"bad": True}), ("c", {"n": 0})])
+        assert driver.read("out") == [("a-0", 0), ("a-1", 1)]
+        [letter] = driver.dead_letters()
+        assert letter.step == "transform-split"
+        assert "must return None, a (key, value) pair or a list of pairs" in letter.error
