@@ -210,15 +210,13 @@ class _Run:
             name: self.app.topics[self.run.topic_name(name)]
             for name in self.profile.extra_input_topics
         }
-        written = (
-            self.input_topic,
-            *self.reference_topics.values(),
-            *self.extra_input_topics.values(),
-        )
         asyncio.run(
             ensure_topics(
                 self.broker.bootstrap,
-                [(topic.name, topic.partitions or self.app.partitions, {}) for topic in written],
+                [
+                    (topic.name, topic.partitions or self.app.partitions, {})
+                    for topic in self._written_topics()
+                ],
             )
         )
         self.pool = WorkerPool(self.run)
@@ -243,6 +241,14 @@ class _Run:
             f"{rate:.0f}/s; faults: {', '.join(plan.kinds)}"
         )
         self.load.start()
+
+    def _written_topics(self) -> list[Topic]:
+        """The topics the harness writes: the input, the other inputs, the references."""
+        return [
+            self.input_topic,
+            *self.extra_input_topics.values(),
+            *self.reference_topics.values(),
+        ]
 
     def _load_references(self, users: list[str], orders: list[dict[str, Any]]) -> None:
         """Write the reference records, then wait until the tables they feed hold them."""
@@ -376,9 +382,7 @@ class _Run:
         # Tick topics (wall-clock timers) move every second whatever happens: left out.
         ticks = set(self.app.topology().ticked_processors)
         sources = self._source_topics() - ticks
-        written = {self.input_topic.name} | {
-            t.name for t in (*self.reference_topics.values(), *self.extra_input_topics.values())
-        }
+        written = {topic.name for topic in self._written_topics()}
         last, since, behind = None, time.monotonic(), ["not measured yet"]
         while time.monotonic() < deadline:
             self.injector.tend()

@@ -493,7 +493,7 @@ class AgentNode(Node):
 
     fn: Callable[[Any], Any] = None  # type: ignore[assignment]
     concurrency: int = 1
-    stores: list[StoreNode] = field(default_factory=list)
+    stores: list[KeyValueStoreNode] = field(default_factory=list)
     #: Where the records an async-generator agent yields go (``sink=``).
     sink: Topic | None = None
     kind = "agent"

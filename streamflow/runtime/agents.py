@@ -37,9 +37,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -381,7 +380,6 @@ class AgentRunner:
         self._instances: list[tuple[asyncio.Task, AgentStream]] = []
         self._outstanding = 0
         self._all_done: asyncio.Future | None = None
-        self.restarts = 0
 
     def _record_done(self) -> None:
         self._outstanding -= 1
@@ -399,15 +397,12 @@ class AgentRunner:
         return task, stream
 
     async def _instance(self, stream: AgentStream) -> None:
+        # add_agent checked the function: a coroutine function, or an async generator
+        # with a sink.
         fn = self.node.fn
-        if inspect.isasyncgenfunction(fn):
-            sink = self.node.sink
+        sink = self.node.sink
+        if sink is not None:
             async for item in fn(stream):
-                if sink is None:
-                    raise TypeError(
-                        f"agent {self.name!r} yields, but has no sink: declare "
-                        "@app.agent(topic, sink=out_topic), or send with `await topic.send`"
-                    )
                 if not isinstance(item, tuple) or len(item) != 2:
                     raise TypeError(
                         f"agent {self.name!r} yields (key, value) pairs into {sink.name}, "
@@ -417,10 +412,7 @@ class AgentRunner:
                     sink, item[0], item[1], timestamp=None, headers=None, partition=None
                 )
         else:
-            result = fn(stream)
-            if not isinstance(result, Awaitable):
-                raise TypeError(f"agent {self.name!r} must be an async function")
-            await result
+            await fn(stream)
 
     async def run(self, scopes: Sequence[RecordScope]) -> None:
         """Hand ``scopes`` over and wait until every one is done (or failed)."""
@@ -451,7 +443,6 @@ class AgentRunner:
         One that ends holding no record is broken outside its record handling (it would
         end again at once): that is raised, as :class:`AgentBroken`.
         """
-        self.restarts += 1
         error = None if task.cancelled() else task.exception()
         if stream.current is None:
             what = f"raised {type(error).__name__}: {error}" if error else "returned"

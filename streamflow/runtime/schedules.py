@@ -115,7 +115,6 @@ class ScheduleRunner(Service):
         self.schedules = list(schedules)
         self.is_leader = is_leader
         self.bootstrap = bootstrap
-        self.runs: dict[str, int] = {schedule.name: 0 for schedule in self.schedules}
         self._producer: AIOKafkaProducer | None = None
 
     async def on_start(self) -> None:
@@ -141,7 +140,6 @@ class ScheduleRunner(Service):
             if self.should_stop:
                 break
             if not schedule.on_leader or self.is_leader():
-                self.runs[schedule.name] += 1
                 await run_schedule(schedule, emitter)
             # Runs missed while this one ran are skipped, not made up.
             due = schedule.next_run(max(due, time.time()), started)

@@ -181,16 +181,19 @@ class SubtopologyTask:
         agent_scopes: list[RecordScope] = []
         if self._agents:
             agent_scopes = await self._run_agents(partition, records, ctx)
-            failed = {s.source_index: s for s in agent_scopes if s.error is not None}
+            failed = [s for s in agent_scopes if s.error is not None]
             if failed:
                 # The operators run again without the records an agent failed: a failed
                 # record leaves nothing behind anywhere.
                 skip = {f.source_index: f for f in ctx.failures}
-                for index, scope in failed.items():
-                    assert scope.error is not None
-                    skip.setdefault(index, Failure(index, scope.error, scope.agent))
+                for scope in failed:
+                    skip.setdefault(
+                        scope.source_index, Failure(scope.source_index, scope.error, scope.agent)
+                    )
                 ctx = self._run(partition, records, skip)
-            self._keep_agent_effects(ctx, agent_scopes)
+                # Each finished record wrote into the first run's tables: write it again
+                # into this run's.
+                self._keep_agent_effects(ctx, agent_scopes)
         # Under the Stop policy nothing of a batch with a failure may be sent.
         self.failures.check_stop(partition, records, ctx.failures)
         pending: list[Sent] = []
@@ -222,7 +225,7 @@ class SubtopologyTask:
             stores = {
                 store.store: (
                     ctx.table(store.store),
-                    getattr(store, "default", None),
+                    store.default,
                     self.subtopology.source.topic.partitions or self.tables[store.store].partitions,
                 )
                 for store in node.stores
