@@ -197,6 +197,8 @@ class RecordScope:
     outputs: list[OutRecord] = field(default_factory=list)
     #: Per-record overlays of the stores it touched (written only if the record succeeds).
     overlays: dict[str, TableBatch] = field(default_factory=dict)
+    # The agent's view of each store over its overlay, made on first use.
+    _views: dict[str, KeyValueStore] = field(default_factory=dict, repr=False)
     error: BaseException | None = None
     done: bool = False
     agent: str = ""
@@ -233,18 +235,19 @@ class RecordScope:
                 f"agent {self.agent!r} uses store {store.name!r} but does not declare it "
                 f"(its stores: {known}); declare it: @app.agent(topic, stores=[...])"
             )
-        base, default, partitions = entry
-        overlay = self.overlays.get(store.name)
-        if overlay is None:
+        view = self._views.get(store.name)
+        if view is None:
+            base, default, partitions = entry
             overlay = self.overlays[store.name] = TableBatch(
                 {}, lambda key: base.load(key, _missing)
             )
-        return KeyValueStore(
-            store.name,
-            overlay,
-            default,
-            owner=(self.event.partition, partitions, store.key_codec.encode),
-        )
+            view = self._views[store.name] = KeyValueStore(
+                store.name,
+                overlay,
+                default,
+                owner=(self.event.partition, partitions, store.key_codec.encode),
+            )
+        return view
 
 
 def _missing() -> Any:
