@@ -21,7 +21,7 @@ from streamflow.codecs import Codec, avro
 from streamflow.dsl import GroupedStream, GroupedTable, Stream, Table, Topology
 from streamflow.dsl.policies import DeadLetter, Retry, Stop
 from streamflow.dsl.processing import StateStore
-from streamflow.dsl.windows import JoinWindows, Windowed, hopping, tumbling
+from streamflow.dsl.windows import JoinWindows, Windowed, hopping, session, sliding, tumbling
 from streamflow.runtime.agents import Event
 from streamflow.runtime.processor_api import KeyValueStore, ProcessorContext
 from streamflow.topics import Topic
@@ -46,6 +46,8 @@ __all__ = [
     "Windowed",
     "avro",
     "hopping",
+    "session",
+    "sliding",
     "tumbling",
 ]
 __version__ = "0.1.0"

@@ -187,11 +187,18 @@ class App:
         *,
         name: str | None = None,
         on_error: ErrorPolicy | None = None,
+        timestamp: Callable[[Any, Any], Any] | None = None,
     ) -> Stream:
         """Start a :class:`~streamflow.dsl.stream.Stream` reading ``topic`` (or several).
 
         With a list of topics the stream holds the records of all of them (a merge of one
         stream per topic; ``name`` names the merge).
+
+        ``timestamp(key, value)`` reads each record's event time from the record (epoch
+        milliseconds as an int, or an aware ``datetime``): windows, stream-stream joins,
+        event-time timers and the records written on use it instead of the Kafka
+        timestamp. A record whose extractor raises (or returns something else) follows
+        the error policy, as a record that fails to decode.
 
         ``on_error`` says what happens to records that fail to decode or make user code
         raise, here and downstream (after ``group_by`` too): ``DeadLetter()`` (the
@@ -209,11 +216,13 @@ class App:
         ...     driver.read("paid"), [letter.step for letter in driver.dead_letters()]
         ([('o1', {'status': 'PAID'})], ['decode'])
         >>> both = app.stream(["web-clicks", "app-clicks"])
+        >>> views = app.stream(app.topic("views", value="json"),
+        ...                    timestamp=lambda key, value: value["at"])
         """
         if isinstance(topic, Sequence) and not isinstance(topic, str):
             if not topic:
                 raise ValueError("app.stream needs at least one topic")
-            streams = [self.stream(t, on_error=on_error) for t in topic]
+            streams = [self.stream(t, on_error=on_error, timestamp=timestamp) for t in topic]
             merged = streams[0]
             for index, other in enumerate(streams[1:]):
                 last = index == len(streams) - 2
@@ -221,16 +230,21 @@ class App:
             return merged
         source_topic = self.resolve_topic(topic)
         node = self._sources.get(source_topic.name)
-        if node is None:
-            node = self.builder.add(SourceNode(topic=source_topic, on_error=on_error), name=name)
-            self._sources[source_topic.name] = node
-        elif on_error is not None and node.on_error is not None and on_error != node.on_error:
-            raise ValueError(
-                f"topic {source_topic.name!r} is read with two error policies "
-                f"({node.on_error!r} and {on_error!r}); a topic is read once, with one policy"
+        if timestamp is not None and not callable(timestamp):
+            raise TypeError(
+                "timestamp= must be a function (key, value) -> epoch milliseconds, got "
+                f"{type(timestamp).__name__}"
             )
-        elif on_error is not None:
-            node.on_error = on_error
+        if node is None:
+            node = self.builder.add(
+                SourceNode(topic=source_topic, on_error=on_error, timestamp=timestamp), name=name
+            )
+            self._sources[source_topic.name] = node
+        else:
+            node.on_error = _one_of(node.on_error, on_error, source_topic.name, "error policies")
+            node.timestamp = _one_of(
+                node.timestamp, timestamp, source_topic.name, "timestamp extractors"
+            )
         # A topic read twice is read once: both streams start at the same source (as the
         # same partition of it is one task's), each with its own operators.
         return Stream(
@@ -554,3 +568,13 @@ class App:
 
     def __repr__(self) -> str:
         return f"App({self.id!r})"
+
+
+def _one_of(current: Any, given: Any, topic: str, what: str) -> Any:
+    """A setting of a topic read twice: the one given, unless it differs from the first."""
+    if given is None or current is None or given == current:
+        return current if given is None else given
+    raise ValueError(
+        f"topic {topic!r} is read with two {what} ({current!r} and {given!r}); a topic is "
+        "read once, with one"
+    )

@@ -36,6 +36,10 @@ from typing import Any, ClassVar
 from apps.order_pipeline import region_of
 from bench.chaos.checks import Tally, compare_sequence, compare_tags
 from bench.chaos.observe import Record
+from streamflow import Windowed
+from streamflow.codecs import StrCodec
+from streamflow.codecs.join import time_bytes
+from streamflow.codecs.windowed import SessionWindowedCodec
 
 __all__ = [
     "DEAD_LETTERS",
@@ -44,6 +48,7 @@ __all__ = [
     "OrderEnrichment",
     "OrderFlow",
     "OrderPipeline",
+    "PageSessions",
     "UserSpending",
     "input_partition",
     "latest_by_key",
@@ -873,7 +878,164 @@ def _decimals(value: Mapping[str, Any], *names: str) -> dict[str, Any]:
     return out
 
 
+class PageSessions(AppProfile):
+    """``apps/page_sessions.py``: session windows over event time, final results only.
+
+    Each generated order becomes a page view of its user, keyed by user (partitioned as
+    streamflow partitions, so the repartition by user keeps each input partition's order),
+    timed by its ``at`` field: :attr:`step_ms` per event, jittered by up to
+    :attr:`jitter_ms` either way, so views arrive out of order, some bridge sessions and
+    some are late. The ground truth replays each partition in offset order with stream
+    time the highest ``at`` so far: a view joins (and merges) its user's sessions within
+    the gap, unless that would end before stream time minus grace or change a closed
+    session (late: dropped); after each view every session whose end plus gap plus grace
+    stream time has passed is final. ``user_sessions``: exactly those finals, each once,
+    per user in order, values exact. Tables: every session (closed ones stay for their
+    retention); the closing store: each open session's entry and the stream time.
+    """
+
+    name = "page_sessions"
+    path = "apps/page_sessions.py"
+    input_topic = "page_views"
+    output_topics = ("user_sessions",)
+    gap_ms: ClassVar[int] = 800
+    grace_ms: ClassVar[int] = 100
+    step_ms: ClassVar[int] = 10
+    jitter_ms: ClassVar[int] = 150
+    app_env: ClassVar[dict[str, str]] = {
+        "PAGE_SESSIONS_GAP_SECONDS": str(gap_ms / 1000),
+        "PAGE_SESSIONS_GRACE_SECONDS": str(grace_ms / 1000),
+    }
+    pages: ClassVar[tuple[str, ...]] = ("/home", "/search", "/item", "/cart", "/checkout")
+    base_ms: ClassVar[int] = 1_700_000_000_000
+
+    def view_of(self, index: int, order: Mapping[str, Any]) -> dict[str, Any]:
+        """The page view made of the ``index``-th generated order.
+
+        >>> PageSessions().view_of(3, {"order_id": "order-1-0000003", "user_id": "u"})
+        {'user_id': 'u', 'page': '/home', 'at': 1700000000175}
+        """
+        digest = zlib.crc32(order["order_id"].encode())
+        jitter = digest % (2 * self.jitter_ms + 1) - self.jitter_ms
+        return {
+            "user_id": order["user_id"],
+            "page": self.pages[digest // 7 % len(self.pages)],
+            "at": self.base_ms + index * self.step_ms + jitter,
+        }
+
+    def input_records(
+        self,
+        orders: Sequence[Mapping[str, Any]],
+        topics: Mapping[str, Any],
+        partitions: int,
+        seed: int,
+    ) -> list[tuple[Any, Any, Any, int | None]]:
+        topic = topics[self.input_topic]
+        return [
+            (topic, order["user_id"], self.view_of(index, order), None)
+            for index, order in enumerate(orders)
+        ]
+
+    def simulate(
+        self, inputs: Sequence[Record]
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[tuple[str, int, int], dict], dict]:
+        """``(finals by user in order, every session, the closing store)``.
+
+        >>> views = [Record(0, i, "u", {"user_id": "u", "page": "/a", "at": at})
+        ...          for i, at in enumerate([0, 500, 2000, 100, 4000])]
+        >>> finals, sessions, closing = PageSessions().simulate(views)
+        >>> [(f["start"], f["end"], f["views"]) for f in finals["u"]]
+        [(0, 500, 2), (2000, 2000, 1)]
+        >>> sorted(sessions)
+        [('u', 0, 500), ('u', 2000, 2000), ('u', 4000, 4000)]
+        """
+        gap, grace = self.gap_ms, self.grace_ms
+        finals: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        sessions: dict[tuple[str, int, int], dict[str, Any]] = {}
+        by_partition: dict[int, list[Record]] = defaultdict(list)
+        for record in inputs:
+            by_partition[record.partition].append(record)
+        open_by_partition: dict[int, set[tuple[str, int, int]]] = {}
+        stream_times: dict[int, int] = {}
+        for partition, records in sorted(by_partition.items()):
+            now, open_ = -1, open_by_partition.setdefault(partition, set())
+            for record in sorted(records, key=lambda r: r.offset):
+                view = record.value
+                user, at = view["user_id"], view["at"]
+                now = max(now, at)
+                found = sorted(
+                    s for s in sessions if s[0] == user and s[1] <= at + gap and s[2] >= at - gap
+                )
+                start = min([at, *(s[1] for s in found)])
+                end = max([at, *(s[2] for s in found)])
+                closed = any(s not in open_ for s in found)
+                if end + grace >= now and not closed:
+                    views = sum(sessions[s]["views"] for s in found) + 1
+                    pages = {view["page"], *(p for s in found for p in sessions[s]["pages"])}
+                    for s in found:
+                        del sessions[s]
+                        open_.discard(s)
+                    merged = (user, start, end)
+                    sessions[merged] = {"views": views, "pages": sorted(pages)}
+                    open_.add(merged)
+                due = sorted((s[2] + gap + grace + 1, s) for s in open_)
+                for close, s in due:
+                    if close > now:
+                        break
+                    open_.discard(s)
+                    finals[s[0]].append({"start": s[1], "end": s[2], **sessions[s]})
+            stream_times[partition] = now
+        closing: dict[bytes, int] = {}
+        if stream_times:
+            # One key per partition; the tables of all partitions read as one: the last wins.
+            closing[b"\x00"] = stream_times[max(stream_times)]
+        codec = SessionWindowedCodec(StrCodec())
+        for open_ in open_by_partition.values():
+            for user, start, end in open_:
+                window = Windowed(user, start, end)
+                closing[time_bytes(end + gap + grace + 1) + codec.encode(window)] = 1
+        return dict(finals), sessions, closing
+
+    def expected_tables(
+        self,
+        inputs: Sequence[Record],
+        references: Mapping[str, Sequence[Record]] = NO_REFERENCES,
+        outputs: Mapping[str, Sequence[Record]] = NO_REFERENCES,
+    ) -> dict[str, dict[Any, Any]]:
+        _, sessions, closing = self.simulate(inputs)
+        return {
+            "user-sessions": {Windowed(*s): value for s, value in sessions.items()},
+            "user-sessions-closing": closing,
+        }
+
+    def check_outputs(
+        self,
+        inputs: Sequence[Record],
+        outputs: Mapping[str, Sequence[Record]],
+        tally: Tally,
+        references: Mapping[str, Sequence[Record]] = NO_REFERENCES,
+    ) -> None:
+        expected, _, _ = self.simulate(inputs)
+        written = by_key(outputs["user_sessions"])
+        for user in sorted(expected.keys() | written.keys()):
+            finals = expected.get(user, [])
+            compare_sequence(
+                tally,
+                f"user_sessions[{user}]",
+                [((s.get("start"), s.get("end")), s) for s in written.get(user, [])],
+                [[(s["start"], s["end"]) for s in finals]],
+                {(s["start"], s["end"]): s for s in finals},
+            )
+
+
 PROFILES: dict[str, AppProfile] = {
     p.name: p
-    for p in (UserSpending(), OrderPipeline(), OrderEnrichment(), UserDigests(), OrderFlow())
+    for p in (
+        UserSpending(),
+        OrderPipeline(),
+        OrderEnrichment(),
+        UserDigests(),
+        OrderFlow(),
+        PageSessions(),
+    )
 }

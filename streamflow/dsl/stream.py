@@ -30,13 +30,14 @@ Example (the user-spending job):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from streamflow.codecs import Codec, resolve_codec
 from streamflow.codecs.change import ADD, ChangeCodec
 from streamflow.codecs.join import JoinKeyCodec, ListCodec, SidedCodec, UnmatchedKeyCodec
-from streamflow.codecs.windowed import WindowedCodec
+from streamflow.codecs.windowed import SessionWindowedCodec, WindowedCodec
 from streamflow.dsl.foreign_key import foreign_key_join
 from streamflow.dsl.processing import StateStore, add_processor
 from streamflow.dsl.topology import (
@@ -47,6 +48,7 @@ from streamflow.dsl.topology import (
     FlatMapNode,
     FlatMapValuesNode,
     GlobalTableJoinNode,
+    KeyValueStoreNode,
     MapNode,
     MapValuesNode,
     MergeNode,
@@ -65,7 +67,14 @@ from streamflow.dsl.topology import (
     TableSourceNode,
     TopologyBuilder,
 )
-from streamflow.dsl.windows import JoinWindows, TimeWindows
+from streamflow.dsl.windows import (
+    EMIT_STRATEGIES,
+    JoinWindows,
+    SessionWindows,
+    SlidingWindows,
+    TimeWindows,
+    Windows,
+)
 from streamflow.topics import Topic
 
 if TYPE_CHECKING:
@@ -877,7 +886,7 @@ class GroupedStream:
         node: Node,
         key_codec: Codec,
         value_codec: Codec,
-        windows: TimeWindows | None = None,
+        windows: Windows | None = None,
     ) -> None:
         self._app = app
         self._node = node
@@ -885,15 +894,18 @@ class GroupedStream:
         self._value_codec = value_codec
         self._windows = windows
 
-    def windowed_by(self, windows: TimeWindows) -> GroupedStream:
-        """Aggregate per key *and time window*: the table's keys become ``Windowed``.
+    def windowed_by(self, windows: Windows, *, emit: str | None = None) -> GroupedStream:
+        """Aggregate per key *and window*: the table's keys become ``Windowed``.
 
-        ``windows`` is :func:`~streamflow.dsl.windows.tumbling` or
-        :func:`~streamflow.dsl.windows.hopping`; records are placed by their timestamp.
-        Table views answer a key with one entry per window. The table's updates
-        (``to_stream()``) have ``Windowed(key, start, end)`` keys: map them to the key
-        type of a topic before ``to(topic)``. Windows older than their ``retention`` are
-        deleted from the table and its changelog.
+        ``windows`` is :func:`~streamflow.dsl.windows.tumbling`,
+        :func:`~streamflow.dsl.windows.hopping`, :func:`~streamflow.dsl.windows.sliding`
+        or :func:`~streamflow.dsl.windows.session`; records are placed by their timestamp.
+        ``emit`` (``"update"`` or ``"close"``) overrides the windows' own ``emit``:
+        with ``"close"`` the table's updates are one final result per window, sent once
+        the window closes. Table views answer a key with one entry per window. The
+        table's updates (``to_stream()``) have ``Windowed(key, start, end)`` keys: map them
+        to the key type of a topic before ``to(topic)``. Windows older than their
+        ``retention`` are deleted from the table and its changelog.
 
         >>> from streamflow import App, Windowed, tumbling
         >>> from streamflow.testing import TestDriver
@@ -907,9 +919,29 @@ class GroupedStream:
         ...         driver.pipe("clicks", "u1", {}, timestamp=timestamp)
         ...     driver.read("minutes"), driver.table("per-minute")[Windowed("u1", 0, 60_000)]
         ([('u1@0', 1), ('u1@0', 2), ('u1@60000', 1)], 2)
+
+        Final results only:
+
+        >>> app = App("demo")
+        >>> clicks = app.stream(app.topic("clicks", value="json")).group_by_key()
+        >>> final = clicks.windowed_by(tumbling(60), emit="close").count(name="per-minute")
+        >>> final.to_stream().map(lambda w, n: (f"{w.key}@{w.start}", n)).to(
+        ...     app.topic("minutes", value="int"))
+        >>> with TestDriver(app) as driver:
+        ...     for timestamp in (1_000, 59_000, 61_000):
+        ...         driver.pipe("clicks", "u1", {}, timestamp=timestamp)
+        ...     driver.read("minutes")
+        [('u1@0', 2)]
         """
-        if not isinstance(windows, TimeWindows):
-            raise TypeError("windowed_by needs tumbling(...) or hopping(...) windows")
+        if not isinstance(windows, Windows):
+            raise TypeError(
+                "windowed_by needs tumbling(...), hopping(...), sliding(...) or session(...) "
+                f"windows, got {type(windows).__name__}"
+            )
+        if emit is not None:
+            if emit not in EMIT_STRATEGIES:
+                raise ValueError(f"emit must be 'update' or 'close', got {emit!r}")
+            windows = dataclasses.replace(windows, emit=emit)
         return GroupedStream(self._app, self._node, self._key_codec, self._value_codec, windows)
 
     def aggregate(
@@ -919,12 +951,15 @@ class GroupedStream:
         *,
         name: str,
         value: Codec | str = "json",
+        merger: Callable[[Any, Any, Any], Any] | None = None,
     ) -> Table:
         """Fold each key's records into a table: ``aggregator(key, value, aggregate)``.
 
         ``initializer()`` gives the aggregate of a key seen for the first time. The table
         is stored in RocksDB as ``name`` with the compacted changelog topic
         ``<app-id>-<name>-changelog``; ``value`` is the codec of the aggregate there.
+        Over session windows ``merger(key, aggregate, other)`` combines the aggregates
+        of two sessions a record bridges (required there).
 
         >>> from decimal import Decimal
         >>> from streamflow import App
@@ -943,17 +978,45 @@ class GroupedStream:
         """
         _require_callable(initializer, "aggregate initializer")
         _require_callable(aggregator, "aggregate aggregator")
+        windows = self._windows
+        if isinstance(windows, SessionWindows):
+            if merger is None:
+                raise TypeError(
+                    f"aggregate {name!r} over session windows needs merger=(key, aggregate, "
+                    "other) -> aggregate: a record between two sessions merges them"
+                )
+            _require_callable(merger, "aggregate merger")
+        elif merger is not None:
+            raise TypeError("merger= is only used by aggregations over session windows")
         key_codec = self._key_codec
-        if self._windows is not None:
-            key_codec = WindowedCodec(key_codec, self._windows.size_ms)
+        if isinstance(windows, SessionWindows):
+            key_codec = SessionWindowedCodec(key_codec)
+        elif isinstance(windows, TimeWindows | SlidingWindows):
+            key_codec = WindowedCodec(key_codec, windows.size_ms)
         node = AggregateNode(
             store=name,
             initializer=initializer,
             aggregator=aggregator,
+            merger=merger,
             key_codec=key_codec,
             value_codec=resolve_codec(value),
-            windows=self._windows,
+            windows=windows,
         )
+        if isinstance(windows, SlidingWindows):
+            # Sliding windows are made from the records they hold: kept for size + grace.
+            node.buffer = KeyValueStoreNode(
+                name=f"{name}-records",
+                store=f"{name}-records",
+                key_codec=JoinKeyCodec(self._key_codec),
+                value_codec=ListCodec(self._value_codec),
+            )
+        if windows is not None and windows.emits_on_close:
+            node.closing = KeyValueStoreNode(
+                name=f"{name}-closing",
+                store=f"{name}-closing",
+                key_codec=resolve_codec("bytes"),
+                value_codec=resolve_codec("int"),
+            )
         self._app.builder.add(node, parent=self._node, name=name)
         return Table(self._app, node, key_codec, node.value_codec)
 
@@ -983,8 +1046,16 @@ class GroupedStream:
             return value if aggregate is first else reducer(aggregate, value)
 
         return self.aggregate(
-            lambda: first, aggregator, name=name, value=value or self._value_codec
+            lambda: first,
+            aggregator,
+            name=name,
+            value=value or self._value_codec,
+            merger=self._merger(lambda key, left, right: reducer(left, right)),
         )
+
+    def _merger(self, merge: Callable[[Any, Any, Any], Any]) -> Any:
+        """``merge`` over session windows (where aggregations need one), else ``None``."""
+        return merge if isinstance(self._windows, SessionWindows) else None
 
     def count(self, *, name: str = "count") -> Table:
         """Count records per key into a table of ints.
@@ -1000,7 +1071,13 @@ class GroupedStream:
         ...     sorted(driver.table("orders-per-user").items())
         [('u1', 2), ('u2', 1)]
         """
-        return self.aggregate(lambda: 0, lambda key, value, n: n + 1, name=name, value="int")
+        return self.aggregate(
+            lambda: 0,
+            lambda key, value, n: n + 1,
+            name=name,
+            value="int",
+            merger=self._merger(lambda key, left, right: left + right),
+        )
 
 
 class _First:

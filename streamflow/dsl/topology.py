@@ -22,7 +22,7 @@ from typing import Any
 
 from streamflow.codecs import Codec
 from streamflow.dsl.policies import DeadLetter, ErrorPolicy, Retry
-from streamflow.dsl.windows import JoinWindows, TimeWindows
+from streamflow.dsl.windows import JoinWindows, Windows
 from streamflow.topics import Topic
 
 __all__ = [
@@ -114,6 +114,9 @@ class SourceNode(Node):
     retry_attempt: int = 0
     #: For a retry topic: the topic whose failed records it retries.
     retry_of: str | None = None
+    #: ``timestamp(key, value)``: the record's event time (epoch ms) when not its Kafka
+    #: timestamp (``app.stream(..., timestamp=...)``).
+    timestamp: Callable[[Any, Any], Any] | None = None
     kind = "source"
 
     def describe(self) -> str:
@@ -233,8 +236,8 @@ class StoreNode(Node):
     store: str = ""
     key_codec: Codec = None  # type: ignore[assignment]
     value_codec: Codec = None  # type: ignore[assignment]
-    #: Time windows of a windowed table (keys are then ``Windowed``), else ``None``.
-    windows: TimeWindows | None = None
+    #: Windows of a windowed table (keys are then ``Windowed``), else ``None``.
+    windows: Windows | None = None
 
     def describe(self) -> str:
         return f"{self.name} ({self.kind} into table: {self.store})"
@@ -242,11 +245,26 @@ class StoreNode(Node):
 
 @dataclass(eq=False)
 class AggregateNode(StoreNode):
-    """Folds the records of each key into a table: ``aggregator(key, value, aggregate)``."""
+    """Folds the records of each key into a table: ``aggregator(key, value, aggregate)``.
+
+    Over session windows, ``merger(key, left, right)`` combines the aggregates of two
+    sessions a record joined. With ``emit="close"`` windows, ``closing`` is the store of
+    the windows not yet closed, by close time, and of the partition's stream time. Over
+    sliding windows, ``buffer`` keeps the records of the last ``size + grace`` by key and
+    time (a new window's aggregate is folded from them).
+    """
 
     initializer: Callable[[], Any] = None  # type: ignore[assignment]
     aggregator: Callable[[Any, Any, Any], Any] = None  # type: ignore[assignment]
+    merger: Callable[[Any, Any, Any], Any] | None = None
+    closing: StoreNode | None = None
+    buffer: StoreNode | None = None
     kind = "aggregate"
+
+    @property
+    def state_stores(self) -> list[StoreNode]:
+        """The record buffer of sliding windows and the close index of ``emit="close"``."""
+        return [s for s in (self.buffer, self.closing) if s is not None]
 
 
 @dataclass(eq=False)

@@ -154,6 +154,8 @@ class BatchContext:
     failures: list[Failure] = field(default_factory=list)
     touched_tables: dict[str, TableBatch] = field(default_factory=dict)
     dropped: int = 0
+    #: Late records dropped, by the step they were late for.
+    late: dict[str, int] = field(default_factory=dict)
     #: ``global_table(name)``: the state of a global table (see
     #: :mod:`streamflow.runtime.global_tables`), for joins.
     global_table: Callable[[str], Any] = field(default=lambda name: None)

@@ -12,6 +12,9 @@ For each record of a batch that failed (first failure wins):
   retry, and records out of attempts are dead-lettered;
 * otherwise the record is dead-lettered (see :mod:`streamflow.runtime.dead_letters`).
 
+A record late for every window of a ``late="dead-letter"`` aggregation is dead-lettered
+whatever the policy: retried it would only be later, and it is no reason to stop.
+
 Everything is sent through the batch's producer, so under exactly-once it commits with
 the consumed offsets: a failed record is neither lost nor handled twice.
 
@@ -34,6 +37,7 @@ from streamflow.runtime.batch import Failure
 from streamflow.runtime.dead_letters import error_headers, read_error_headers
 from streamflow.runtime.metrics import WorkerMetrics
 from streamflow.runtime.sender import RecordSender, Sent
+from streamflow.runtime.windowing import LateRecord
 
 if TYPE_CHECKING:
     from streamflow.runtime.tasks import ConsumedRecord
@@ -96,6 +100,7 @@ class FailureRouter:
 
     def check_stop(self, partition: int, records: Sequence[ConsumedRecord], failures) -> None:
         """Raise :class:`ProcessingStopped` if the policy is ``Stop`` and a record failed."""
+        failures = [f for f in failures if not isinstance(f.error, LateRecord)]
         if not failures or not isinstance(self.policy, Stop):
             return
         failure = failures[0]
@@ -148,6 +153,8 @@ class FailureRouter:
                 letters[1].append(headers)
                 action = "dead-lettering"
                 self.metrics.records_failed(source, failure.step, 1)
+                if isinstance(failure.error, LateRecord):
+                    self.metrics.records_late(source, failure.step, 1)
             log.warning(
                 "Record %s[%d]@%d failed in step %s, %s: %s: %s",
                 source,
@@ -175,6 +182,7 @@ class FailureRouter:
         return (
             self.retry_topic is not None
             and failure.step != "decode"
+            and not isinstance(failure.error, LateRecord)  # it would only be later
             and isinstance(self.policy, Retry)
             and self.policy.retries(failure.error)
         )

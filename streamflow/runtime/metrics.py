@@ -13,6 +13,7 @@ in one process, and every sample carries the label ``app``. Two kinds of metrics
 ``streamflow_records_produced_total{topic}``            records sent to output topics
 ``streamflow_dead_letters_total{topic,step}``           records sent to the dead letters
 ``streamflow_decode_errors_total{topic}``               those that failed to decode
+``streamflow_late_records_total{topic,step}``           records late for every window
 ``streamflow_batch_processing_seconds{topic}``          histogram: time per batch
 ``streamflow_record_latency_seconds{topic}``            histogram: now - oldest record
 ``streamflow_commit_seconds``                           histogram: time per commit
@@ -136,6 +137,13 @@ class WorkerMetrics:
             "Failed records sent to a retry topic, by source topic and attempt.",
             ("topic", "attempt"),
         )
+        self._late = self._metric(
+            Counter,
+            "streamflow_late_records_total",
+            "Records that arrived after all their windows closed (dropped or dead-lettered), "
+            "by source topic and windowed step.",
+            ("topic", "step"),
+        )
         self._decode_errors = self._metric(
             Counter,
             "streamflow_decode_errors_total",
@@ -225,6 +233,18 @@ class WorkerMetrics:
         self._dead_letters.labels(self.app_id, topic, step).inc(count)
         if step == "decode":
             self._decode_errors.labels(self.app_id, topic).inc(count)
+
+    def records_late(self, topic: str, step: str, count: int) -> None:
+        """Count ``count`` records of ``topic`` late for every window of ``step``.
+
+        >>> metrics = WorkerMetrics("shop")
+        >>> metrics.records_late("clicks", "per-minute", 3)
+        >>> metrics.registry.get_sample_value(
+        ...     "streamflow_late_records_total",
+        ...     {"app": "shop", "topic": "clicks", "step": "per-minute"})
+        3.0
+        """
+        self._late.labels(self.app_id, topic, step).inc(count)
 
     def record_retried(self, topic: str, attempt: int) -> None:
         """Count a failed record of ``topic`` sent to the retry topic of ``attempt``.

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from streamflow.codecs.change import ADD, SUBTRACT
 from streamflow.codecs.foreign_key import SUBSCRIBE, UNSUBSCRIBE, prefix_end, value_hash
 from streamflow.codecs.join import time_bytes
-from streamflow.codecs.windowed import window_start
 from streamflow.dsl.topology import (
     AgentNode,
     AggregateNode,
@@ -61,6 +61,7 @@ from streamflow.dsl.topology import (
 from streamflow.runtime.agents import compile_agent
 from streamflow.runtime.batch import DELETED, BatchContext, Push, Record, TableBatch, detached
 from streamflow.runtime.processor_api import compile_processor
+from streamflow.runtime.windowing import windowed_aggregate
 
 __all__ = ["Push", "SinkEncodeError", "compile_node", "compile_sources"]
 
@@ -139,7 +140,47 @@ def _fan_out(children: list[Push]) -> Push:
 
 
 def _source(node: SourceNode, forward: Push) -> Push:
-    return forward
+    """The records of a topic, timed by the stream's ``timestamp`` extractor if it has one."""
+    extract = node.timestamp
+    if extract is None:
+        return forward
+
+    def push(records: list[Record], ctx: BatchContext) -> None:
+        out = []
+        for key, value, _, src in records:
+            try:
+                out.append((key, value, event_time(extract(key, value)), src))
+            except Exception as exc:
+                ctx.fail(src, exc, "timestamp")
+        if out:
+            forward(out, ctx)
+
+    return push
+
+
+def event_time(extracted: Any) -> int:
+    """A timestamp extractor's result as epoch milliseconds: an int, or an aware datetime.
+
+    >>> from datetime import datetime, timezone
+    >>> event_time(1_700_000_000_000), event_time(datetime(2024, 1, 1, tzinfo=timezone.utc))
+    (1700000000000, 1704067200000)
+    >>> event_time("noon")
+    Traceback (most recent call last):
+    ...
+    TypeError: a timestamp extractor returns epoch milliseconds (int) or an aware datetime, got str
+    """
+    if isinstance(extracted, int) and not isinstance(extracted, bool):
+        if extracted < 0:
+            raise ValueError(f"a timestamp cannot be negative, got {extracted}")
+        return extracted
+    if isinstance(extracted, datetime):
+        if extracted.tzinfo is None:
+            raise ValueError("a timestamp extractor returned a naive datetime: give it a time zone")
+        return round(extracted.timestamp() * 1000)
+    raise TypeError(
+        "a timestamp extractor returns epoch milliseconds (int) or an aware datetime, "
+        f"got {type(extracted).__name__}"
+    )
 
 
 def _record_by_record(node: Node, forward: Push, step: Callable[[Record], Record | None]) -> Push:
@@ -280,7 +321,7 @@ class SinkEncodeError(ValueError):
 
 def _aggregate(node: AggregateNode, forward: Push, changes: Push | None = None) -> Push:
     if node.windows is not None:
-        return _windowed_aggregate(node, forward)
+        return windowed_aggregate(node, forward)
     initializer = node.initializer
     aggregator = node.aggregator
     store_name = node.store
@@ -318,81 +359,6 @@ def _aggregate(node: AggregateNode, forward: Push, changes: Push | None = None) 
             changes(changed, ctx)
 
     return push
-
-
-def _windowed_aggregate(node: AggregateNode, forward: Push) -> Push:
-    """Aggregate into every window containing the record's timestamp; drop late records.
-
-    A partition's stream time is the highest timestamp it has seen; a window closes once
-    stream time passes its end plus the grace period, and is deleted once stream time
-    passes its start plus the retention. When a partition is first seen by this process,
-    its stream time is restored from the store (the latest window start: a lower bound);
-    a sweep for expired windows runs every tenth of the retention of stream time from
-    there (windows outlive their retention by at most that much).
-    """
-    windows = node.windows
-    assert windows is not None
-    initializer = node.initializer
-    aggregator = node.aggregator
-    store_name = node.store
-    close_after = windows.size_ms + windows.grace_ms
-    retention = windows.retention_ms
-    sweep_every = max(windows.advance_ms, retention // 10)
-    stream_time: dict[int, int] = {}
-    next_sweep: dict[int, int] = {}
-
-    def push(records: list[Record], ctx: BatchContext) -> None:
-        state = ctx.table(store_name)
-        load = state.load
-        updated = state.updated
-        partition = ctx.partition
-        if partition not in stream_time:
-            stream_time[partition] = restored = _latest_window_start(state)
-            next_sweep[partition] = restored + sweep_every
-        now = stream_time[partition]
-        out = []
-        add = out.append
-        for key, value, ts, src in records:
-            if key is None:
-                ctx.dropped += 1
-                continue
-            now = max(now, ts)
-            targets = [
-                windows.window(key, start)
-                for start in windows.starts(ts)
-                if start + close_after > now  # else late: that window has closed
-            ]
-            if not targets:
-                ctx.dropped += 1
-                continue
-            try:  # all of a record's windows, or none of them
-                news = [(w, aggregator(key, value, load(w, initializer))) for w in targets]
-            except Exception as exc:
-                ctx.fail(src, exc, node.name)
-                continue
-            for window, new in news:
-                updated[window] = new
-                add((window, detached(new), ts, src))
-        if now >= next_sweep[partition]:
-            _expire_windows(state, before_start=now - retention)
-            ctx.after_write.append(lambda: next_sweep.__setitem__(partition, now + sweep_every))
-        ctx.after_write.append(lambda: stream_time.__setitem__(partition, now))
-        if out:
-            forward(out, ctx)
-
-    return push
-
-
-def _latest_window_start(state: TableBatch) -> int:
-    """The latest window start stored in a windowed table partition, or -1 when empty."""
-    return max((window_start(raw) for raw in state.stored_keys()), default=-1)
-
-
-def _expire_windows(state: TableBatch, before_start: int) -> None:
-    """Delete every stored window of the partition that starts at or before ``before_start``."""
-    for raw in state.stored_keys():
-        if window_start(raw) <= before_start:
-            state.delete(state.decode_key(raw))
 
 
 def _pass(node: Node, forward: Push) -> Push:

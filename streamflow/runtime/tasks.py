@@ -208,6 +208,8 @@ class SubtopologyTask:
                 await self._write_table(self.tables[name], partition, table_batch, sender)
             )
         ctx.written()
+        for step, count in ctx.late.items():
+            self.failures.metrics.records_late(self.source.name, step, count)
         if ctx.failures:
             self.failed += len(ctx.failures)
             pending.extend(await self.failures.route(sender, partition, records, ctx.failures))

@@ -29,7 +29,7 @@ import orjson
 from yarl import URL
 
 from streamflow.codecs import Codec, StrCodec
-from streamflow.codecs.windowed import WINDOW_START_BYTES, WindowedCodec
+from streamflow.codecs.windowed import WindowedCodec
 from streamflow.dsl.windows import Windowed
 from streamflow.runtime.sender import partition_for
 
@@ -278,7 +278,7 @@ class TableQueries:
     ) -> list[tuple[Windowed, Any]]:
         """The committed windows of the key whose stored keys start with ``prefix``."""
         key_codec, value_codec = table.node.key_codec, table.node.value_codec
-        width = len(prefix) + WINDOW_START_BYTES
+        width = len(prefix) + key_codec.suffix_bytes
         found = []
         for raw_key, raw_value in table.store.iter_committed(partition, prefix):
             if not raw_key.startswith(prefix):

@@ -175,6 +175,7 @@ def test_before_state_is_observed_only_liveness_is_exported():
         "streamflow_dead_letters",
         "streamflow_retries",
         "streamflow_decode_errors",
+        "streamflow_late_records",
         "streamflow_batch_processing_seconds",
         "streamflow_record_latency_seconds",
         "streamflow_commit_seconds",
@@ -200,7 +201,7 @@ def test_every_sample_is_named_and_labelled_by_convention():
     families = list(text_string_to_metric_families(body.decode()))
 
     assert content_type.startswith("text/plain;")
-    assert len([family for family in families if not family.name.endswith("_created")]) == 17
+    assert len([family for family in families if not family.name.endswith("_created")]) == 18
     assert "streamflow_decode_errors_total" in {
         sample.name for f in families for sample in f.samples
     }
