@@ -8,7 +8,10 @@ late view that bridges two sessions merges them. Each session's summary goes to
 view plus the gap plus ``PAGE_SESSIONS_GRACE_SECONDS`` (default one minute) for views
 that arrive out of order. Views later than that are dropped and counted in ``/metrics``
 (``streamflow_late_records_total``). The table ``user-sessions`` answers a user with
-their sessions, open and closed, through table views:
+their sessions, open and closed, through table views; ``recent-views`` with their views
+in every ``PAGE_SESSIONS_RECENT_SECONDS`` (default five minutes) a view began or ended
+(sliding windows, kept up to date, grace ``PAGE_SESSIONS_RECENT_GRACE_SECONDS``; ``0``
+seconds leaves that table out):
 
     $ streamflow worker apps/page_sessions.py
     $ curl localhost:6066/tables/user-sessions/user-1
@@ -25,6 +28,8 @@ from streamflow import Windowed
 app = streamflow.App("page-sessions")
 GAP_SECONDS = float(os.environ.get("PAGE_SESSIONS_GAP_SECONDS", "1800"))
 GRACE_SECONDS = float(os.environ.get("PAGE_SESSIONS_GRACE_SECONDS", "60"))
+RECENT_SECONDS = float(os.environ.get("PAGE_SESSIONS_RECENT_SECONDS", "300"))
+RECENT_GRACE_SECONDS = float(os.environ.get("PAGE_SESSIONS_RECENT_GRACE_SECONDS", "60"))
 
 page_views = app.topic("page_views", key="str", value="json")
 user_sessions = app.topic("user_sessions", key="str", value="json")
@@ -65,10 +70,14 @@ def summary(window: Windowed, session: dict[str, Any]) -> tuple[str, dict[str, A
     return window.key, {"start": window.start, "end": window.end, **session}
 
 
-sessions = (
-    app.stream(page_views, timestamp=lambda user_id, view: view["at"])
-    .group_by_key(name="views-by-user")
-    .windowed_by(streamflow.session(GAP_SECONDS, grace=GRACE_SECONDS, emit="close"))
-    .aggregate(new_session, add_view, merger=merge_sessions, name="user-sessions", value="json")
+views_by_user = app.stream(page_views, timestamp=lambda user_id, view: view["at"]).group_by_key(
+    name="views-by-user"
 )
+sessions = views_by_user.windowed_by(
+    streamflow.session(GAP_SECONDS, grace=GRACE_SECONDS, emit="close")
+).aggregate(new_session, add_view, merger=merge_sessions, name="user-sessions", value="json")
 sessions.to_stream().map(summary).to(user_sessions)
+if RECENT_SECONDS > 0:
+    recent_views = views_by_user.windowed_by(
+        streamflow.sliding(RECENT_SECONDS, grace=RECENT_GRACE_SECONDS)
+    ).count(name="recent-views")

@@ -139,6 +139,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def streamflow_worker_argv(app_path: str, broker: str) -> list[str]:
+    """``streamflow worker APP --broker kafka://BROKER``: the venv's ``streamflow`` console
+    script when installed, else ``streamflow.cli.main:main`` from the repo checkout."""
+    args = ["worker", app_path, "--broker", f"kafka://{broker}"]
+    script = Path(sys.executable).parent / "streamflow"
+    if script.exists():
+        return [str(script), *args]
+    launcher = (
+        "import sys; from streamflow.cli.main import main; "
+        "sys.argv[0] = 'streamflow'; sys.exit(main())"
+    )
+    return [sys.executable, "-c", launcher, *args]
+
+
 def streamflow_command(spec: JobSpec) -> JobCommand:
     """``streamflow worker apps/user_spending.py --broker kafka://HOST:PORT`` with its env.
 
@@ -149,16 +163,7 @@ def streamflow_command(spec: JobSpec) -> JobCommand:
 
         cmd = streamflow_command(spec); subprocess.Popen(cmd.argv, env={**os.environ, **cmd.env})
     """
-    args = ["worker", STREAMFLOW_APPS[spec.system], "--broker", f"kafka://{spec.broker}"]
-    script = Path(sys.executable).parent / "streamflow"
-    if script.exists():
-        argv = [str(script), *args]
-    else:
-        launcher = (
-            "import sys; from streamflow.cli.main import main; "
-            "sys.argv[0] = 'streamflow'; sys.exit(main())"
-        )
-        argv = [sys.executable, "-c", launcher, *args]
+    argv = streamflow_worker_argv(STREAMFLOW_APPS[spec.system], spec.broker)
     env = {
         "STREAMFLOW_APP_ID": spec.app_id,
         "STREAMFLOW_PROCESSING_GUARANTEE": spec.guarantee,
@@ -604,6 +609,32 @@ def _throughput(
     return out
 
 
+def spawn_job(
+    cmd: JobCommand, log_path: Path, broker: str, token: str
+) -> tuple[subprocess.Popen[bytes], GroupWatcher, ResourceSampler, float]:
+    """Start ``cmd`` in a process group of its own, output to ``log_path``, with a watcher
+    of the consumer groups named with ``token`` and a sampler of its memory and CPU.
+
+    Returns the process, the watcher, the sampler and the spawn time (``time.time()``).
+    """
+    with open(log_path, "wb") as log_file:
+        watcher = GroupWatcher(broker, token)
+        t_spawn = time.time()
+        proc = subprocess.Popen(
+            cmd.argv,
+            cwd=cmd.cwd,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **cmd.env},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    watcher.start()
+    sampler = ResourceSampler(proc.pid)
+    sampler.start()
+    return proc, watcher, sampler, t_spawn
+
+
 def run_job(
     cfg: BenchConfig, system: str, guarantee: str, preload_truth: gen.GroundTruth
 ) -> dict[str, Any]:
@@ -663,21 +694,7 @@ def run_job(
         result["command"] = cmd.argv
         if cmd.precreate_topics:
             gen.create_topics(cfg.broker, cmd.precreate_topics, cfg.partitions)
-        with open(log_path, "wb") as log_file:
-            watcher = GroupWatcher(cfg.broker, token)
-            t_spawn = time.time()
-            proc = subprocess.Popen(
-                cmd.argv,
-                cwd=cmd.cwd,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", **cmd.env},
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        watcher.start()
-        sampler = ResourceSampler(proc.pid)
-        sampler.start()
+        proc, watcher, sampler, t_spawn = spawn_job(cmd, log_path, cfg.broker, token)
         log(f"{system}/{guarantee}: started pid {proc.pid}; waiting for {truth.paid} outputs")
 
         def alive() -> bool:

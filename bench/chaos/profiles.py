@@ -218,6 +218,11 @@ class AppProfile(ABC):
         """A table value in the form :meth:`expected_tables` gives (decoded value as is)."""
         return value
 
+    def table_scope(self, store: str, table: dict[Any, Any]) -> dict[Any, Any]:
+        """The part of a table read back that the ground truth decides (all of it, unless
+        the app may forget some keys at times of its own: buffers swept by stream time)."""
+        return table
+
 
 class UserSpending(AppProfile):
     """``apps/user_spending.py``: per-user sums of PAID amounts, every update emitted.
@@ -892,7 +897,15 @@ class PageSessions(AppProfile):
     stream time has passed is final. ``user_sessions``: exactly those finals, each once,
     per user in order, values exact. Tables: every session (closed ones stay for their
     retention); the closing store: each open session's entry and the stream time.
+    ``recent-views`` (sliding windows of :attr:`recent_ms`, with a grace longer than any
+    disorder: no view is late) is each user's window set by definition, every view's
+    window ending at it and the one right after it when not empty, with exact counts;
+    its record buffer the views by user and time that stream time still needs (older
+    ones are swept at times of the workers' own).
     """
+
+    _needed_from: dict[int, int]
+    _partition_of: dict[str, int]
 
     name = "page_sessions"
     path = "apps/page_sessions.py"
@@ -902,9 +915,13 @@ class PageSessions(AppProfile):
     grace_ms: ClassVar[int] = 100
     step_ms: ClassVar[int] = 10
     jitter_ms: ClassVar[int] = 150
+    recent_ms: ClassVar[int] = 500
+    recent_grace_ms: ClassVar[int] = 2000
     app_env: ClassVar[dict[str, str]] = {
         "PAGE_SESSIONS_GAP_SECONDS": str(gap_ms / 1000),
         "PAGE_SESSIONS_GRACE_SECONDS": str(grace_ms / 1000),
+        "PAGE_SESSIONS_RECENT_SECONDS": str(recent_ms / 1000),
+        "PAGE_SESSIONS_RECENT_GRACE_SECONDS": str(recent_grace_ms / 1000),
     }
     pages: ClassVar[tuple[str, ...]] = ("/home", "/search", "/item", "/cart", "/checkout")
     base_ms: ClassVar[int] = 1_700_000_000_000
@@ -1003,10 +1020,56 @@ class PageSessions(AppProfile):
         outputs: Mapping[str, Sequence[Record]] = NO_REFERENCES,
     ) -> dict[str, dict[Any, Any]]:
         _, sessions, closing = self.simulate(inputs)
+        views: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+        stream_time: dict[int, int] = defaultdict(lambda: -1)
+        partition_of: dict[str, int] = {}
+        for record in sorted(inputs, key=lambda r: (r.partition, r.offset)):
+            views[(record.value["user_id"], record.value["at"])].append(record.value)
+            stream_time[record.partition] = max(stream_time[record.partition], record.value["at"])
+            partition_of[record.value["user_id"]] = record.partition
+        # The record buffer of the sliding windows forgets views no open window can hold,
+        # at sweeps whose times depend on the workers' lives: only the views stream time
+        # still needs are decided (see table_scope).
+        floor = self.recent_ms + self.recent_grace_ms + 1
+        self._needed_from = {p: now - floor for p, now in stream_time.items()}
+        self._partition_of = partition_of
         return {
             "user-sessions": {Windowed(*s): value for s, value in sessions.items()},
             "user-sessions-closing": closing,
+            "recent-views": self.recent_windows(views),
+            "recent-views-records": self.table_scope("recent-views-records", dict(views)),
         }
+
+    def table_scope(self, store: str, table: dict[Any, Any]) -> dict[Any, Any]:
+        if store != "recent-views-records":
+            return table
+        needed_from, partition_of = self._needed_from, self._partition_of
+        return {
+            (user, at): values
+            for (user, at), values in table.items()
+            if user not in partition_of or at >= needed_from[partition_of[user]]
+        }
+
+    def recent_windows(self, views: Mapping[tuple[str, int], list]) -> dict[Windowed, int]:
+        """Sliding windows by definition: per view at ``t``, ``[t - size, t]`` and, when
+        views fall into it, ``[t + 1, t + 1 + size]``; each with its number of views.
+
+        >>> PageSessions().recent_windows({("u", 1000): [{}], ("u", 1200): [{}, {}]})
+        {Windowed(key='u', start=500, end=1000): 1, Windowed(key='u', start=1001, end=1501): 2, \
+Windowed(key='u', start=700, end=1200): 3}
+        """
+        size = self.recent_ms
+        times: dict[str, list[int]] = defaultdict(list)
+        for (user, at), values in views.items():
+            times[user].extend([at] * len(values))
+        out: dict[Windowed, int] = {}
+        for user, stamps in times.items():
+            for at in sorted(set(stamps)):
+                for start in (max(0, at - size), at + 1):
+                    held = sum(start <= t <= start + size for t in stamps)
+                    if held:
+                        out[Windowed(user, start, start + size)] = held
+        return out
 
     def check_outputs(
         self,

@@ -401,7 +401,9 @@ class _StreamClock:
         if now >= self.next_sweep[partition]:
             _expire_windows(view.state, before=now - self.retention)
             if view.buffer is not None:
-                view.buffer.sweep(now - self.windows.span_ms - self.windows.grace_ms)
+                # The record just before the oldest an open window may hold is kept: a
+                # record right after it creates its right window.
+                view.buffer.sweep(now - self.windows.span_ms - self.windows.grace_ms - 1)
             ctx.after_write.append(
                 lambda: self.next_sweep.__setitem__(partition, now + self.sweep_every)
             )

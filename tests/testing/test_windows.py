@@ -310,3 +310,24 @@ def test_an_extractor_may_return_an_aware_datetime_but_not_a_naive_one():
 
 def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def test_event_time_timers_follow_the_extracted_time():
+    app = App("windows")
+    orders = app.stream(app.topic("orders", value="json"), timestamp=lambda k, v: v["at"])
+
+    def remind(ctx, key, order):
+        ctx.schedule(key, ctx.timestamp + 1_000, order["at"])
+
+    def reminded(ctx, key, placed_at):
+        ctx.forward(key, [placed_at, ctx.timestamp])
+
+    orders.process(remind, on_timer=reminded, name="remind").to(
+        app.topic("reminders", value="json")
+    )
+    with TestDriver(app) as driver:  # Kafka timestamps far in the future: not used
+        driver.pipe("orders", "o1", {"at": 5_000}, timestamp=10**12, partition=0)
+        driver.pipe("orders", "o2", {"at": 5_500}, timestamp=10**12, partition=0)
+        assert driver.read("reminders") == []
+        driver.pipe("orders", "o3", {"at": 6_000}, timestamp=10**12, partition=0)
+        assert driver.read("reminders") == [("o1", [5_000, 6_000])]
