@@ -43,6 +43,10 @@ MODULES = [
     "streamflow.testing.records",
     "streamflow.testing.tables",
     "streamflow.testing.topics",
+    "streamflow.runtime.windowing",
+    "apps.page_sessions",
+    "bench.page_sessions",
+    "bench.chaos.profiles",
 ]
 
 
