@@ -261,6 +261,17 @@ class AggregateNode(StoreNode):
     buffer: StoreNode | None = None
     kind = "aggregate"
 
+    def describe(self) -> str:
+        """The step, its table and, when windowed, its windows.
+
+        >>> from streamflow import session
+        >>> AggregateNode(name="s", store="s", windows=session(30, emit="close")).describe()
+        's (aggregate into table: s; session windows, gap 30s, grace 0s, emit on close)'
+        """
+        if self.windows is None:
+            return super().describe()
+        return f"{super().describe()[:-1]}; {self.windows.describe()})"
+
     @property
     def state_stores(self) -> list[StoreNode]:
         """The record buffer of sliding windows and the close index of ``emit="close"``."""

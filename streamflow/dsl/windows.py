@@ -110,6 +110,20 @@ class Windows:
         """The length of time one window covers (at least), in milliseconds."""
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """A one-line description (``streamflow topology``).
+
+        >>> hopping(60, advance=30, grace=5).describe()
+        'hopping windows, size 60s, advance 30s, grace 5s, emit every update'
+        """
+        kind, shape = self._shape()
+        emit = "emit on close" if self.emits_on_close else "emit every update"
+        late = ", late records dead-lettered" if self.late == "dead-letter" else ""
+        return f"{kind} windows, {shape}, grace {self.grace:g}s, {emit}{late}"
+
+    def _shape(self) -> tuple[str, str]:
+        raise NotImplementedError
+
     @property
     def grace_ms(self) -> int:
         """Allowed lateness in milliseconds."""
@@ -182,6 +196,11 @@ class TimeWindows(Windows):
         """Distance between window starts in milliseconds."""
         return round(self.advance * 1000)
 
+    def _shape(self) -> tuple[str, str]:
+        if self.advance == self.size:
+            return "tumbling", f"size {self.size:g}s"
+        return "hopping", f"size {self.size:g}s, advance {self.advance:g}s"
+
     def starts(self, timestamp_ms: int) -> list[int]:
         """Starts of the windows that contain ``timestamp_ms``, latest first."""
         size, advance = self.size_ms, self.advance_ms
@@ -226,6 +245,9 @@ class SlidingWindows(Windows):
         """Sliding windows include their end."""
         return True
 
+    def _shape(self) -> tuple[str, str]:
+        return "sliding", f"size {self.size:g}s"
+
 
 @dataclass(frozen=True)
 class SessionWindows(Windows):
@@ -259,6 +281,9 @@ class SessionWindows(Windows):
     def end_inclusive(self) -> bool:
         """A session's end is its last record's time."""
         return True
+
+    def _shape(self) -> tuple[str, str]:
+        return "session", f"gap {self.gap:g}s"
 
     def close_ms(self, window: Windowed) -> int:
         """A session closes once no record on time can extend it: when stream time passes
