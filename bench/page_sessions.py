@@ -59,7 +59,6 @@ from bench.user_spending import (
 )
 
 PAGES = ("/home", "/search", "/item", "/cart", "/checkout", "/help")
-BASE_MS = 1_700_000_000_000
 SYSTEMS = ("streamflow", "quix")
 GUARANTEES = ("at_least_once", "exactly_once")
 
@@ -77,22 +76,23 @@ class Load:
         return sum(len(s) for s in self.sessions.values())
 
 
-def make_load(views: int, users: int, step_ms: int, gap_ms: int, seed: int) -> Load:
-    """Views in event-time order, the closing views, and the sessions they must close.
+def make_load(views: int, users: int, step_ms: int, gap_ms: int, seed: int, start_ms: int) -> Load:
+    """Views in event-time order from ``start_ms``, the closing views, and the sessions
+    they must close.
 
-    >>> load = make_load(views=4, users=1, step_ms=1000, gap_ms=1500, seed=1)
+    >>> load = make_load(views=4, users=1, step_ms=1000, gap_ms=1500, seed=1, start_ms=0)
     >>> load.sessions["user-00000"][0][:3], load.expected
-    ((1700000000000, 1700000003000, 4), 1)
+    ((0, 3000, 4), 1)
     """
     rng = random.Random(seed)
     out: list[tuple[str, dict[str, Any]]] = []
     times: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for index in range(views):
         user = f"user-{rng.randrange(users):05d}"
-        view = {"user_id": user, "page": rng.choice(PAGES), "at": BASE_MS + index * step_ms}
+        view = {"user_id": user, "page": rng.choice(PAGES), "at": start_ms + index * step_ms}
         out.append((user, view))
         times[user].append((view["at"], view["page"]))
-    closing_at = BASE_MS + views * step_ms + 10 * gap_ms
+    closing_at = start_ms + views * step_ms + 10 * gap_ms
     for offset, user in enumerate(sorted(times)):
         out.append((user, {"user_id": user, "page": "/bye", "at": closing_at + offset}))
     sessions: dict[str, list[tuple[int, int, int, list[str]]]] = {}
@@ -272,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args(argv)
-    load = make_load(args.views, args.users, args.step_ms, args.gap_ms, args.seed)
+    # Event time from now: Kafka's time-based retention deletes records timed long ago.
+    now_ms = int(time.time() * 1000)
+    load = make_load(args.views, args.users, args.step_ms, args.gap_ms, args.seed, now_ms)
     log(f"{len(load.views)} views, {load.expected} sessions to summarize")
     run_id = uuid.uuid4().hex[:8]
     results = [

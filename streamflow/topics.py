@@ -19,7 +19,7 @@ from typing import Any
 
 from streamflow.codecs import Codec, resolve_codec
 
-__all__ = ["Topic", "topic_name_override"]
+__all__ = ["PURGED_TOPIC_CONFIG", "Topic", "topic_name_override"]
 
 _ENV_SAFE = re.compile(r"[^A-Z0-9]+")
 
@@ -37,6 +37,14 @@ def topic_name_override(name: str) -> str:
     """
     variable = "STREAMFLOW_TOPIC_" + _ENV_SAFE.sub("_", name.upper()).strip("_")
     return os.environ.get(variable, name)
+
+
+#: The configuration of the internal topics the app reads back (repartition, foreign-key
+#: subscription and retry topics), as Kafka Streams configures its repartition topics:
+#: no time limit, since records keep their (event) timestamps, which may be long past,
+#: and Kafka's time retention would delete them unread. The worker deletes what its
+#: group has committed past instead (``streamflow.runtime.purge``).
+PURGED_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": "-1", "segment.ms": "600000"}
 
 
 @dataclass(eq=False)
@@ -66,6 +74,21 @@ class Topic:
             raise ValueError("a topic needs a non-empty name")
         self.key_codec: Codec = resolve_codec(self.key).for_topic(self.name, is_key=True)
         self.value_codec: Codec = resolve_codec(self.value).for_topic(self.name, is_key=False)
+
+    @classmethod
+    def internal_read_back(cls, name: str, **kwargs: Any) -> Topic:
+        """An internal topic the app writes and reads back, purged once consumed (see
+        :data:`PURGED_TOPIC_CONFIG`).
+
+        >>> Topic.internal_read_back("shop-by-user-repartition").purged
+        True
+        """
+        return cls(name, config=dict(PURGED_TOPIC_CONFIG), internal=True, **kwargs)
+
+    @property
+    def purged(self) -> bool:
+        """Whether the worker deletes this topic's records once its group committed them."""
+        return self.internal and self.config.get("retention.ms") == "-1"
 
     def decode_key(self, data: bytes | None) -> Any:
         """Decode a record key (``None`` stays ``None``)."""

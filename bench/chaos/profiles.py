@@ -924,20 +924,24 @@ class PageSessions(AppProfile):
         "PAGE_SESSIONS_RECENT_GRACE_SECONDS": str(recent_grace_ms / 1000),
     }
     pages: ClassVar[tuple[str, ...]] = ("/home", "/search", "/item", "/cart", "/checkout")
-    base_ms: ClassVar[int] = 1_700_000_000_000
 
     def view_of(self, index: int, order: Mapping[str, Any]) -> dict[str, Any]:
         """The page view made of the ``index``-th generated order.
 
-        >>> PageSessions().view_of(3, {"order_id": "order-1-0000003", "user_id": "u"})
+        Event time starts at the first order's time (the run's start: Kafka's time-based
+        retention would delete records timed long ago) and runs :attr:`step_ms` per view.
+
+        >>> PageSessions().view_of(3, {"order_id": "order-1-0000003", "user_id": "u",
+        ...                            "timestamp": 1_700_000_000_003})
         {'user_id': 'u', 'page': '/home', 'at': 1700000000175}
         """
         digest = zlib.crc32(order["order_id"].encode())
         jitter = digest % (2 * self.jitter_ms + 1) - self.jitter_ms
+        start = order["timestamp"] - index  # the generator times orders 1 ms apart
         return {
             "user_id": order["user_id"],
             "page": self.pages[digest // 7 % len(self.pages)],
-            "at": self.base_ms + index * self.step_ms + jitter,
+            "at": start + index * self.step_ms + jitter,
         }
 
     def input_records(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -173,6 +174,15 @@ def clean_segment(
     return kept, dropped
 
 
+def _expired(plog: Any, older_than_ms: int | None, retention_bytes: int, oldest: Any) -> bool:
+    """Whether retention deletes ``oldest`` of ``plog``: all its records timed before
+    ``older_than_ms`` (``None``: no time limit), or the log over ``retention_bytes`` without it.
+    """
+    too_old = older_than_ms is not None and oldest.max_timestamp < older_than_ms
+    too_big = retention_bytes > 0 and plog.size_bytes - oldest.size >= retention_bytes
+    return too_old or too_big
+
+
 class LogCleaner:
     """Runs retention and compaction passes for all partitions of a broker.
 
@@ -222,24 +232,40 @@ class LogCleaner:
             retention_ms = topic.int_config("retention.ms")
             retention_bytes = topic.int_config("retention.bytes")
             for part in topic.partitions:
-                plog = part.log
-                while len(plog.segments) > 1 and not part.closed:
-                    oldest = plog.segments[0]
-                    expired = retention_ms >= 0 and oldest.max_timestamp < now_ms - retention_ms
-                    too_big = (
-                        retention_bytes > 0 and plog.size_bytes - oldest.size >= retention_bytes
-                    )
-                    if not (expired or too_big) or oldest.next_offset > part.last_stable_offset:
-                        break
-                    self.broker.flusher.forget(oldest)
-                    plog.delete_oldest()
-                    log.info(
-                        "%s-%d: retention deleted segment %d (log start now %d)",
-                        part.topic,
-                        part.index,
-                        oldest.base_offset,
-                        plog.log_start_offset,
-                    )
+                expired = functools.partial(
+                    _expired,
+                    part.log,
+                    now_ms - retention_ms if retention_ms >= 0 else None,
+                    retention_bytes,
+                )
+                self._delete_oldest_while(part, expired, "retention")
+
+    def delete_segments_below(self, part: Partition, offset: int) -> None:
+        """Delete the inactive segments of ``part`` that end at or below ``offset`` (and
+        the last stable offset): DeleteRecords.
+
+        >>> # broker.cleaner.delete_segments_below(partition, 1200)
+        """
+        self._delete_oldest_while(part, lambda oldest: oldest.next_offset <= offset, "deletion")
+
+    def _delete_oldest_while(self, part: Partition, condition: Any, why: str) -> None:
+        """Delete the oldest inactive segment of ``part`` while ``condition(segment)``
+        holds and the segment is all below the last stable offset."""
+        plog = part.log
+        while len(plog.segments) > 1 and not part.closed:
+            oldest = plog.segments[0]
+            if not condition(oldest) or oldest.next_offset > part.last_stable_offset:
+                break
+            self.broker.flusher.forget(oldest)
+            plog.delete_oldest()
+            log.info(
+                "%s-%d: %s removed segment %d (log start now %d)",
+                part.topic,
+                part.index,
+                why,
+                oldest.base_offset,
+                plog.log_start_offset,
+            )
 
     async def compaction_pass(self) -> None:
         """Compact every compact-policy partition with new inactive data."""

@@ -173,6 +173,35 @@ class RequestHandlers:
             out.append({"name": name, "error_code": error})
         return {"throttle_time_ms": 0, "responses": out}
 
+    def delete_records(self, req: Any, v: int) -> dict[str, Any]:
+        """Move log starts forward (consumed repartition records): every segment that ends
+        at or below the requested offset goes; the low watermark answered is the new log
+        start, which may stay below the offset (whole segments only, as retention does)."""
+        topics = []
+        for t in req.topics:
+            answers = []
+            for p in t.partitions:
+                part = self.topics.get_partition(t.name, p.partition_index)
+                error, low = 0, -1
+                if part is None:
+                    error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                else:
+                    before = part.high_watermark if p.offset == -1 else p.offset
+                    if not part.log_start_offset <= before <= part.high_watermark:
+                        error = ErrorCode.OFFSET_OUT_OF_RANGE
+                    else:
+                        self.broker.cleaner.delete_segments_below(part, before)
+                    low = part.log_start_offset
+                answers.append(
+                    {
+                        "partition_index": p.partition_index,
+                        "low_watermark": low,
+                        "error_code": error,
+                    }
+                )
+            topics.append({"name": t.name, "partitions": answers})
+        return {"throttle_time_ms": 0, "topics": topics}
+
     def describe_configs(self, req: Any, v: int) -> dict[str, Any]:
         results = []
         for res in req.resources:

@@ -22,6 +22,8 @@ from typing import Any
 from kafka.protocol.admin import (
     CreateTopicsRequest,
     CreateTopicsResponse,
+    DeleteRecordsRequest,
+    DeleteRecordsResponse,
     DeleteTopicsRequest,
     DeleteTopicsResponse,
     DescribeConfigsRequest,
@@ -104,6 +106,7 @@ _SPECS = [
     ApiSpec(18, "api_versions", ApiVersionsRequest, ApiVersionsResponse, 0, 2),
     ApiSpec(19, "create_topics", CreateTopicsRequest, CreateTopicsResponse, 1, 4),
     ApiSpec(20, "delete_topics", DeleteTopicsRequest, DeleteTopicsResponse, 1, 3),
+    ApiSpec(21, "delete_records", DeleteRecordsRequest, DeleteRecordsResponse, 0, 1),
     ApiSpec(22, "init_producer_id", InitProducerIdRequest, InitProducerIdResponse, 0, 1),
     ApiSpec(
         24, "add_partitions_to_txn", AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, 0, 2

@@ -92,19 +92,17 @@ def foreign_key_join(
     app = left._app
     builder = app.builder
     name = name or builder.unique_name(f"{left.name}-{right.name}-fk-join")
-    registrations = Topic(
+    registrations = Topic.internal_read_back(
         f"{app.id}-{name}-subscription-registration",
         key=right.key_codec,
         value=SubscriptionCodec(left.key_codec),
         partitions=right._partitions,
-        internal=True,
     )
-    responses = Topic(
+    responses = Topic.internal_read_back(
         f"{app.id}-{name}-subscription-response",
         key=left.key_codec,
         value=ResponseCodec(right.value_codec),
         partitions=left._partitions,
-        internal=True,
     )
     # Left side: changes of a left row become subscriptions (and, without a foreign key,
     # a result at once).

@@ -377,12 +377,11 @@ class Stream:
     ) -> Stream:
         """This stream written to and read back from ``<app-id>-<name>-repartition``."""
         app = self._app
-        topic = Topic(
+        topic = Topic.internal_read_back(
             f"{app.id}-{name}-repartition",
             key=resolve_codec(key) if key is not None else self._key_codec,
             value=resolve_codec(value) if value is not None else self._value_codec,
             partitions=partitions,
-            internal=True,
         )
         self._builder.add(SinkNode(topic=topic, internal=True), parent=self._node)
         source = SourceNode(topic=topic, internal=True)
@@ -1370,11 +1369,10 @@ class Table:
         builder.add(regroup, parent=self._node)
         name = name or f"{self.name}-group-by"
         value_codec = resolve_codec(value) if value is not None else self.value_codec
-        topic = Topic(
+        topic = Topic.internal_read_back(
             f"{self._app.id}-{name}-repartition",
             key=resolve_codec(key),
             value=ChangeCodec(value_codec),
-            internal=True,
         )
         builder.add(SinkNode(topic=topic, internal=True), parent=regroup)
         source = SourceNode(topic=topic, internal=True)

@@ -840,12 +840,11 @@ class TopologyBuilder:
         topic = sub.source.topic
         retries = []
         for attempt in range(1, sub.on_error.attempts + 1):
-            retry_topic = Topic(
+            retry_topic = Topic.internal_read_back(
                 retry_topic_name(self.app_id, topic.name, attempt),
                 key=topic.key_codec,
                 value=topic.value_codec,
                 partitions=topic.partitions,
-                internal=True,
             )
             source = SourceNode(
                 name=f"{sub.source.name}-retry-{attempt}",

@@ -55,6 +55,7 @@ from streamflow.runtime.global_tables import (
     rocksdb_global_store,
 )
 from streamflow.runtime.metrics import TableStats, WorkerMetrics, rocksdb_stats
+from streamflow.runtime.purge import Purger, purged_topics
 from streamflow.runtime.recovery_ends import last_committed_ends
 from streamflow.runtime.schedules import ScheduleRunner
 from streamflow.runtime.sender import BatchSender, Sent
@@ -150,6 +151,8 @@ class Runtime:
         self.tickers: list[Ticker] = []
         #: Runs the app's ``@app.timer`` and ``@app.crontab`` functions, if it has any.
         self.schedules: ScheduleRunner | None = None
+        #: Deletes consumed records of repartition and other read-back topics (purge.py).
+        self.purger: Purger | None = None
         self.tasks: list[SubtopologyTask] = []
         self._tables_fed_by: dict[str, list[TableRuntime]] = defaultdict(list)
         self._next_offsets: dict[TP, int] = {}
@@ -174,9 +177,9 @@ class Runtime:
     @property
     def services(self) -> list[Any]:
         """The services a worker runs beside faust: global table replicas, tick writers,
-        schedules."""
-        schedules = [self.schedules] if self.schedules is not None else []
-        return [*self.global_replicas, *self.tickers, *schedules]
+        schedules, the purger of consumed internal records."""
+        others = [s for s in (self.schedules, self.purger) if s is not None]
+        return [*self.global_replicas, *self.tickers, *others]
 
     @property
     def data_dir(self) -> Path:
@@ -278,6 +281,9 @@ class Runtime:
             self.schedules = ScheduleRunner(
                 self.app.schedules, fapp.is_leader, self.settings.bootstrap
             )
+        purged = purged_topics(s.topic for sub in self.topology.subtopologies for s in sub.sources)
+        if purged:
+            self.purger = Purger(purged, self._assigned, self.app.id, self.settings.bootstrap)
         fapp.on_before_shutdown.connect(self._on_before_shutdown)
         fapp.on_partitions_revoked.connect(self._on_partitions_revoked)
         fapp.on_partitions_assigned.connect(self._on_partitions_assigned)

@@ -12,6 +12,7 @@ the consistency harness's.
 from __future__ import annotations
 
 import random
+import time
 
 import orjson
 import pytest
@@ -31,12 +32,18 @@ def _views(count: int, start_index: int, seed: int) -> list[tuple[str, dict]]:
     """Views in bursts: each user is busy for a second (sessions) then quiet for five (they
     close), with a fifth of the views by anyone (short sessions, bridges, late views)."""
     rng = random.Random(seed)
+    start = int(time.time() * 1000)
     users = [
         rng.choice(USERS) if rng.random() < 0.2 else USERS[index // 100 % len(USERS)]
         for index in range(start_index, start_index + count)
     ]
     return [
-        (user, PROFILE.view_of(index, {"order_id": f"view-{index}", "user_id": user}))
+        (
+            user,
+            PROFILE.view_of(
+                index, {"order_id": f"view-{index}", "user_id": user, "timestamp": start + index}
+            ),
+        )
         for index, user in enumerate(users, start=start_index)
     ]
 
