@@ -1,4 +1,5 @@
-"""Benchmark driver for the "user spending" job: streamflow vs faust-streaming vs Quix Streams.
+"""Benchmark driver for the "user spending" job: streamflow vs faust-streaming, Quix Streams
+and Kafka Streams.
 
 For every system x processing guarantee it:
 
@@ -79,12 +80,20 @@ except ImportError:  # pragma: no cover - psutil is in the project's "bench" ext
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
-SYSTEMS = ("streamflow", "streamflow-processor", "streamflow-agent", "faust", "quix")
+SYSTEMS = (
+    "streamflow",
+    "streamflow-processor",
+    "streamflow-agent",
+    "faust",
+    "quix",
+    "kafka-streams",
+)
 GUARANTEES = ("at_least_once", "exactly_once")
 #: Commit interval each system uses when ``--commit-interval`` is not given (seconds).
 DEFAULT_COMMIT_INTERVALS = {
     "faust": 2.8,
     "quix": 5.0,
+    "kafka-streams": None,  # its own: 100 ms under exactly-once, 30 s otherwise
     "streamflow": None,
     "streamflow-processor": None,
     "streamflow-agent": None,
@@ -212,17 +221,31 @@ def quix_command(spec: JobSpec) -> JobCommand:
     return JobCommand([sys.executable, str(script)], _baseline_env(spec))
 
 
+KAFKA_STREAMS_DIR = BENCH_DIR / "baselines" / "kafka-streams"
+KAFKA_STREAMS_JAR = KAFKA_STREAMS_DIR / "target" / "user-spending.jar"
+
+
+def kafka_streams_command(spec: JobSpec) -> JobCommand:
+    """``java -jar bench/baselines/kafka-streams/target/user-spending.jar`` with its env
+    (Kafka Streams 4.4, one stream thread, record cache off; built by :func:`preflight`)."""
+    return JobCommand(["java", "-jar", str(KAFKA_STREAMS_JAR)], _baseline_env(spec))
+
+
 COMMANDS: dict[str, Callable[[JobSpec], JobCommand]] = {
     "streamflow": streamflow_command,
     "streamflow-processor": streamflow_command,
     "streamflow-agent": streamflow_command,
     "faust": faust_command,
     "quix": quix_command,
+    "kafka-streams": kafka_streams_command,
 }
 
 
 def preflight(system: str) -> str | None:
-    """Return why ``system`` cannot run here, or None when it looks runnable."""
+    """Return why ``system`` cannot run here, or None when it looks runnable (building
+    the Kafka Streams job with Maven, from Maven Central, when it is not built yet)."""
+    if system == "kafka-streams":
+        return _build_kafka_streams()
     if system not in STREAMFLOW_APPS:
         return None
     if not (REPO_ROOT / STREAMFLOW_APPS[system]).exists():
@@ -237,6 +260,25 @@ def preflight(system: str) -> str | None:
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or ["?"])[-1]
         return f"streamflow.cli.main is not importable: {last}"
+    return None
+
+
+def _build_kafka_streams() -> str | None:
+    if KAFKA_STREAMS_JAR.exists():
+        return None
+    if shutil.which("mvn") is None or shutil.which("java") is None:
+        return "Java 17 and Maven are needed to build the Kafka Streams job"
+    log("building the Kafka Streams job (mvn package)")
+    built = subprocess.run(
+        ["mvn", "-q", "-B", "package"],
+        cwd=KAFKA_STREAMS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if built.returncode != 0 or not KAFKA_STREAMS_JAR.exists():
+        last = (built.stdout.strip().splitlines() or ["?"])[-1]
+        return f"mvn package failed: {last}"
     return None
 
 
