@@ -27,6 +27,7 @@ from quixstreams.dataframe.windows.aggregations import Reduce
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from apps.page_sessions import add_view, merge_sessions, new_session
+from bench.baselines.quix_user_spending import bench_application
 
 
 def summary(window: dict[str, Any]) -> dict[str, Any]:
@@ -36,15 +37,7 @@ def summary(window: dict[str, Any]) -> dict[str, Any]:
 
 def build_app() -> Application:
     """The Quix Streams application, configured from ``BENCH_*`` environment variables."""
-    guarantee = os.environ.get("BENCH_PROCESSING_GUARANTEE", "at_least_once")
-    app = Application(
-        broker_address=os.environ.get("BENCH_BROKER", "127.0.0.1:9092"),
-        consumer_group=os.environ.get("BENCH_APP_ID", "quix-page-sessions"),
-        auto_offset_reset="earliest",
-        processing_guarantee="exactly-once" if guarantee == "exactly_once" else "at-least-once",
-        state_dir=os.environ.get("BENCH_STATE_DIR", "quix-state"),
-        loglevel="WARNING",
-    )
+    app = bench_application("quix-page-sessions")
     views = app.topic(
         os.environ.get("BENCH_INPUT_TOPIC", "page-views"),
         key_deserializer="str",

@@ -65,21 +65,27 @@ def add_to_total(order: dict[str, str], state: State) -> str:
     return str(total)
 
 
-def build_app() -> Application:
-    """Build the Quix Streams application from ``BENCH_*`` environment variables."""
+def bench_application(default_group: str) -> Application:
+    """A Quix Streams application configured from the ``BENCH_*`` environment variables
+    every baseline shares (broker, group, guarantee, state directory, commit interval)."""
     guarantee = os.environ.get("BENCH_PROCESSING_GUARANTEE", "at_least_once")
     kwargs: dict[str, Any] = {}
     if os.environ.get("BENCH_COMMIT_INTERVAL"):
         kwargs["commit_interval"] = float(os.environ["BENCH_COMMIT_INTERVAL"])
-    app = Application(
+    return Application(
         broker_address=os.environ.get("BENCH_BROKER", "127.0.0.1:9092"),
-        consumer_group=os.environ.get("BENCH_APP_ID", "quix-user-spending"),
+        consumer_group=os.environ.get("BENCH_APP_ID", default_group),
         auto_offset_reset="earliest",
         processing_guarantee="exactly-once" if guarantee == "exactly_once" else "at-least-once",
         state_dir=os.environ.get("BENCH_STATE_DIR", "quix-state"),
         loglevel="WARNING",
         **kwargs,
     )
+
+
+def build_app() -> Application:
+    """Build the Quix Streams application from ``BENCH_*`` environment variables."""
+    app = bench_application("quix-user-spending")
     schema_path = os.environ.get(
         "BENCH_ORDER_SCHEMA", str(REPO_ROOT / "schemas" / "order_event.avsc")
     )

@@ -193,15 +193,19 @@ class AppProfile(ABC):
         them (``topics``: the run's topics by logical name; ``partitions``: the app's
         default; partition ``None``: by key).
 
-        By default each order goes to :attr:`input_topic`, all of a user's orders to one
-        partition (:func:`input_partition`).
+        By default each order goes to :attr:`input_topic` as :meth:`input_of` says.
         """
         topic = topics[self.input_topic]
         count = topic.partitions or partitions
-        return [
-            (topic, order["order_id"], order, input_partition(order["user_id"], count))
-            for order in orders
-        ]
+        return [(topic, *self.input_of(index, order, count)) for index, order in enumerate(orders)]
+
+    def input_of(
+        self, index: int, order: Mapping[str, Any], partitions: int
+    ) -> tuple[Any, Any, int | None]:
+        """``(key, value, partition)`` of the ``index``-th order in :attr:`input_topic`:
+        by default the order keyed by its id, all of a user's orders in one partition
+        (:func:`input_partition`)."""
+        return order["order_id"], order, input_partition(order["user_id"], partitions)
 
     def reference_records(
         self, users: Sequence[str], seed: int, orders: Sequence[Mapping[str, Any]] = ()
@@ -944,18 +948,12 @@ class PageSessions(AppProfile):
             "at": start + index * self.step_ms + jitter,
         }
 
-    def input_records(
-        self,
-        orders: Sequence[Mapping[str, Any]],
-        topics: Mapping[str, Any],
-        partitions: int,
-        seed: int,
-    ) -> list[tuple[Any, Any, Any, int | None]]:
-        topic = topics[self.input_topic]
-        return [
-            (topic, order["user_id"], self.view_of(index, order), None)
-            for index, order in enumerate(orders)
-        ]
+    def input_of(
+        self, index: int, order: Mapping[str, Any], partitions: int
+    ) -> tuple[Any, Any, int | None]:
+        # Keyed by user, partitioned as streamflow partitions: the repartition by user
+        # keeps each input partition's order.
+        return order["user_id"], self.view_of(index, order), None
 
     def simulate(
         self, inputs: Sequence[Record]

@@ -105,13 +105,7 @@ class SessionWindowedCodec(WindowedCodec):
 
     def encode(self, value: Any) -> bytes:
         """``inner.encode(key)``, then start and end."""
-        if not isinstance(value, Windowed):
-            raise ValidationError("", f"expected a Windowed key, got {type(value).__name__}")
-        return (
-            self.inner.encode(value.key)
-            + value.start.to_bytes(WINDOW_START_BYTES, "big")
-            + value.end.to_bytes(WINDOW_START_BYTES, "big")
-        )
+        return super().encode(value) + value.end.to_bytes(WINDOW_START_BYTES, "big")
 
     def decode(self, data: bytes) -> Windowed:
         """Split stored bytes back into key and session."""

@@ -32,7 +32,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 __all__ = [
     "DEFAULT_RETENTION_MS",
@@ -71,6 +71,15 @@ class Windowed(NamedTuple):
     end: int
 
 
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def _require_positive(seconds: float, what: str) -> None:
+    if seconds <= 0:
+        raise ValueError(f"{what} must be positive")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Windows:
     """What all windows share: lateness, retention and when results are emitted.
@@ -90,6 +99,8 @@ class Windows:
     retention: float | None = None
     emit: str = "update"
     late: str = "drop"
+    #: Whether a window's ``end`` is the time of a record it holds (sliding, session).
+    end_inclusive: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.grace < 0:
@@ -140,11 +151,6 @@ class Windows:
     def emits_on_close(self) -> bool:
         """Whether only final results are emitted (``emit="close"``)."""
         return self.emit == "close"
-
-    @property
-    def end_inclusive(self) -> bool:
-        """Whether a window's ``end`` is the time of a record it holds (sliding, session)."""
-        return False
 
     def close_ms(self, window: Windowed) -> int:
         """The stream time at which ``window`` closes: its end plus grace.
@@ -224,26 +230,18 @@ class SlidingWindows(Windows):
     """
 
     size: float
+    end_inclusive: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        if self.size <= 0:
-            raise ValueError("a sliding window's size must be positive")
+        _require_positive(self.size, "a sliding window's size")
         super().__post_init__()
 
     @property
     def size_ms(self) -> int:
         """The largest time difference of two records in one window, in milliseconds."""
-        return round(self.size * 1000)
+        return _ms(self.size)
 
-    @property
-    def span_ms(self) -> int:
-        """``size`` in milliseconds."""
-        return self.size_ms
-
-    @property
-    def end_inclusive(self) -> bool:
-        """Sliding windows include their end."""
-        return True
+    span_ms = size_ms
 
     def _shape(self) -> tuple[str, str]:
         return "sliding", f"size {self.size:g}s"
@@ -261,26 +259,18 @@ class SessionWindows(Windows):
     """
 
     gap: float
+    end_inclusive: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        if self.gap <= 0:
-            raise ValueError("a session's inactivity gap must be positive")
+        _require_positive(self.gap, "a session's inactivity gap")
         super().__post_init__()
 
     @property
     def gap_ms(self) -> int:
-        """The inactivity gap in milliseconds."""
-        return round(self.gap * 1000)
+        """The inactivity gap in milliseconds (a session lasts at least that long)."""
+        return _ms(self.gap)
 
-    @property
-    def span_ms(self) -> int:
-        """The gap in milliseconds (a session is at least that long before it closes)."""
-        return self.gap_ms
-
-    @property
-    def end_inclusive(self) -> bool:
-        """A session's end is its last record's time."""
-        return True
+    span_ms = gap_ms
 
     def _shape(self) -> tuple[str, str]:
         return "session", f"gap {self.gap:g}s"

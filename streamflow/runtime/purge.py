@@ -17,20 +17,15 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import os
 from collections.abc import Callable, Collection, Iterable
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
-from mode import Service
 
+from streamflow.runtime.periodic import PeriodicService
 from streamflow.topics import Topic
 
 __all__ = ["DEFAULT_PURGE_INTERVAL", "Purger", "purged_topics"]
-
-log = logging.getLogger(__name__)
 
 #: Seconds between purges (``STREAMFLOW_PURGE_INTERVAL`` overrides it).
 DEFAULT_PURGE_INTERVAL = 30.0
@@ -41,12 +36,16 @@ def purged_topics(topics: Iterable[Topic]) -> list[str]:
     return sorted({topic.name for topic in topics if topic.purged})
 
 
-class Purger(Service):
+class Purger(PeriodicService):
     """Deletes the consumed records of the assigned partitions of ``topics``.
 
     ``assigned()`` lists this worker's assigned ``(topic, partition)`` pairs; ``group`` is
     the app's consumer group, whose committed offsets say what was consumed.
     """
+
+    default_interval = DEFAULT_PURGE_INTERVAL
+    interval_env = "STREAMFLOW_PURGE_INTERVAL"
+    activity = "purge consumed records"
 
     def __init__(
         self,
@@ -57,14 +56,11 @@ class Purger(Service):
         interval: float | None = None,
         **kwargs,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(interval=interval, **kwargs)
         self.topics = set(topics)
         self.assigned = assigned
         self.group = group
         self.bootstrap = bootstrap
-        self.interval = interval or float(
-            os.environ.get("STREAMFLOW_PURGE_INTERVAL") or DEFAULT_PURGE_INTERVAL
-        )
         self._admin: AIOKafkaAdminClient | None = None
         #: The offset each partition was last purged to (nothing to do until it moves).
         self.purged_to: dict[tuple[str, int], int] = {}
@@ -77,20 +73,7 @@ class Purger(Service):
         if self._admin is not None:
             await self._admin.close()
 
-    @Service.task
-    async def _purge(self) -> None:
-        while not self.should_stop:
-            await self.sleep(self.interval)
-            if self.should_stop:
-                break
-            try:
-                await self.purge_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the next round tries again; records only wait longer
-                log.warning("Could not purge consumed records: %s: %s", type(exc).__name__, exc)
-
-    async def purge_once(self) -> dict[tuple[str, int], int]:
+    async def run_once(self) -> dict[tuple[str, int], int]:
         """Delete what the group committed past in the assigned partitions; return the
         offsets purged to, by partition."""
         admin = self._admin

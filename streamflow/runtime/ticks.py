@@ -15,29 +15,29 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 import time
 from collections.abc import Callable, Collection
 
 from aiokafka import AIOKafkaProducer
-from mode import Service
 
 from streamflow.codecs import IntCodec
+from streamflow.runtime.periodic import PeriodicService
 
 __all__ = ["DEFAULT_TICK_INTERVAL", "Ticker"]
-
-log = logging.getLogger(__name__)
 
 #: Seconds between the ticks of a partition (``STREAMFLOW_TICK_INTERVAL`` overrides).
 DEFAULT_TICK_INTERVAL = 1.0
 
 
-class Ticker(Service):
+class Ticker(PeriodicService):
     """Writes a tick to every assigned partition of ``topics`` every ``interval`` seconds.
 
     ``assigned()`` lists this worker's assigned ``(topic, partition)`` pairs.
     """
+
+    default_interval = DEFAULT_TICK_INTERVAL
+    interval_env = "STREAMFLOW_TICK_INTERVAL"
+    activity = "write ticks"
 
     def __init__(
         self,
@@ -47,13 +47,10 @@ class Ticker(Service):
         interval: float | None = None,
         **kwargs,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(interval=interval, **kwargs)
         self.topics = set(topics)
         self.assigned = assigned
         self.bootstrap = bootstrap
-        self.interval = interval or float(
-            os.environ.get("STREAMFLOW_TICK_INTERVAL") or DEFAULT_TICK_INTERVAL
-        )
         self._producer: AIOKafkaProducer | None = None
         self._encode = IntCodec().encode
 
@@ -66,20 +63,7 @@ class Ticker(Service):
         if self._producer is not None:
             await self._producer.stop()
 
-    @Service.task
-    async def _tick(self) -> None:
-        while not self.should_stop:
-            await self.sleep(self.interval)
-            if self.should_stop:
-                break
-            try:
-                await self.tick_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the next tick tries again; timers wait meanwhile
-                log.warning("Could not write ticks: %s: %s", type(exc).__name__, exc)
-
-    async def tick_once(self) -> int:
+    async def run_once(self) -> int:
         """Write one tick to each assigned tick partition; how many were written."""
         producer = self._producer
         if producer is None:

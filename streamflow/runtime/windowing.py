@@ -206,6 +206,9 @@ class _Placer:
         self.windows = node.windows
         self.initializer = node.initializer
         self.aggregator = node.aggregator
+        #: The windows' size (sessions: gap) and grace, in milliseconds.
+        self.span = self.windows.span_ms
+        self.grace = self.windows.grace_ms
 
     def place(
         self, view: _WindowView, key: Any, value: Any, ts: int, now: int
@@ -245,15 +248,10 @@ class _SlidingPlacer(_Placer):
     folded from the buffered records (kept for ``size + grace``).
     """
 
-    def __init__(self, node: AggregateNode) -> None:
-        super().__init__(node)
-        self.size = self.windows.span_ms
-        self.grace = self.windows.grace_ms
-
     def place(
         self, view: _WindowView, key: Any, value: Any, ts: int, now: int
     ) -> list[Change] | None:
-        size, grace = self.size, self.grace
+        size, grace = self.span, self.grace
         if ts + size + grace < now:
             return None
         buffer = view.buffer
@@ -337,13 +335,11 @@ class _SessionPlacer(_Placer):
         super().__init__(node)
         assert node.merger is not None
         self.merger = node.merger
-        self.gap = self.windows.span_ms
-        self.grace = self.windows.grace_ms
 
     def place(
         self, view: _WindowView, key: Any, value: Any, ts: int, now: int
     ) -> list[Change] | None:
-        gap, windows = self.gap, self.windows
+        gap, windows = self.span, self.windows
         found = {w: a for w, a in view.of_key(key, 0, ts + gap).items() if w.end >= ts - gap}
         start = min([ts, *(w.start for w in found)])
         end = max([ts, *(w.end for w in found)])
