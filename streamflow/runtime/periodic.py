@@ -16,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable, Collection
 from typing import Any
 
 from mode import Service
 
-__all__ = ["PeriodicService"]
+__all__ = ["PartitionsService", "PeriodicService"]
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +56,29 @@ class PeriodicService(Service):
                 raise
             except Exception as exc:  # the next round tries again
                 log.warning("Could not %s: %s: %s", self.activity, type(exc).__name__, exc)
+
+
+class PartitionsService(PeriodicService):
+    """A periodic service working on this worker's assigned partitions of ``topics``.
+
+    ``assigned()`` lists the worker's assigned ``(topic, partition)`` pairs; ``bootstrap``
+    is the broker the service's own client connects to.
+    """
+
+    def __init__(
+        self,
+        topics: Collection[str],
+        assigned: Callable[[], list[tuple[str, int]]],
+        bootstrap: str,
+        *,
+        interval: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(interval=interval, **kwargs)
+        self.topics = set(topics)
+        self.assigned = assigned
+        self.bootstrap = bootstrap
+
+    def mine(self) -> list[tuple[str, int]]:
+        """The assigned partitions of the service's topics."""
+        return [(t, p) for t, p in self.assigned() if t in self.topics]

@@ -18,11 +18,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
+from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
-from streamflow.runtime.periodic import PeriodicService
+from streamflow.runtime.periodic import PartitionsService
 from streamflow.topics import Topic
 
 __all__ = ["DEFAULT_PURGE_INTERVAL", "Purger", "purged_topics"]
@@ -36,7 +37,7 @@ def purged_topics(topics: Iterable[Topic]) -> list[str]:
     return sorted({topic.name for topic in topics if topic.purged})
 
 
-class Purger(PeriodicService):
+class Purger(PartitionsService):
     """Deletes the consumed records of the assigned partitions of ``topics``.
 
     ``assigned()`` lists this worker's assigned ``(topic, partition)`` pairs; ``group`` is
@@ -53,14 +54,10 @@ class Purger(PeriodicService):
         assigned: Callable[[], list[tuple[str, int]]],
         group: str,
         bootstrap: str,
-        interval: float | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(interval=interval, **kwargs)
-        self.topics = set(topics)
-        self.assigned = assigned
+        super().__init__(topics, assigned, bootstrap, **kwargs)
         self.group = group
-        self.bootstrap = bootstrap
         self._admin: AIOKafkaAdminClient | None = None
         #: The offset each partition was last purged to (nothing to do until it moves).
         self.purged_to: dict[tuple[str, int], int] = {}
@@ -77,7 +74,7 @@ class Purger(PeriodicService):
         """Delete what the group committed past in the assigned partitions; return the
         offsets purged to, by partition."""
         admin = self._admin
-        mine = [TopicPartition(t, p) for t, p in self.assigned() if t in self.topics]
+        mine = [TopicPartition(t, p) for t, p in self.mine()]
         if admin is None or not mine:
             return {}
         committed = await admin.list_consumer_group_offsets(self.group, partitions=mine)

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Collection
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from streamflow.codecs import IntCodec
-from streamflow.runtime.periodic import PeriodicService
+from streamflow.runtime.periodic import PartitionsService
 
 __all__ = ["DEFAULT_TICK_INTERVAL", "Ticker"]
 
@@ -29,7 +29,7 @@ __all__ = ["DEFAULT_TICK_INTERVAL", "Ticker"]
 DEFAULT_TICK_INTERVAL = 1.0
 
 
-class Ticker(PeriodicService):
+class Ticker(PartitionsService):
     """Writes a tick to every assigned partition of ``topics`` every ``interval`` seconds.
 
     ``assigned()`` lists this worker's assigned ``(topic, partition)`` pairs.
@@ -39,18 +39,8 @@ class Ticker(PeriodicService):
     interval_env = "STREAMFLOW_TICK_INTERVAL"
     activity = "write ticks"
 
-    def __init__(
-        self,
-        topics: Collection[str],
-        assigned: Callable[[], list[tuple[str, int]]],
-        bootstrap: str,
-        interval: float | None = None,
-        **kwargs,
-    ) -> None:
-        super().__init__(interval=interval, **kwargs)
-        self.topics = set(topics)
-        self.assigned = assigned
-        self.bootstrap = bootstrap
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._producer: AIOKafkaProducer | None = None
         self._encode = IntCodec().encode
 
@@ -69,7 +59,7 @@ class Ticker(PeriodicService):
         if producer is None:
             return 0
         now = self._encode(int(time.time() * 1000))
-        partitions = [(t, p) for t, p in self.assigned() if t in self.topics]
+        partitions = self.mine()
         sent = [await producer.send(t, now, partition=p) for t, p in partitions]
         if sent:
             await asyncio.gather(*sent)
