@@ -46,6 +46,7 @@ MODULES = [
     "streamflow.runtime.windowing",
     "apps.page_sessions",
     "bench.page_sessions",
+    "bench.recovery",
     "bench.chaos.profiles",
 ]
 
