@@ -160,8 +160,7 @@ class _WindowView:
 
     def get(self, window: Windowed) -> Any:
         """The aggregate of ``window``, or ``MISSING``."""
-        found = self.state.load(window, _missing)
-        return MISSING if found is MISSING else found
+        return self.state.load(window, _missing)
 
     def of_key(self, key: Any, low_start: int, high_start: int) -> dict[Windowed, Any]:
         """The windows of ``key`` starting in ``[low_start, high_start]``, by start."""
