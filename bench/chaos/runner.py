@@ -374,26 +374,31 @@ class _Run:
         return survivor
 
     def _await_sole_owner(self, survivor: Slot, timeout: float = 180.0) -> None:
-        """Wait until ``survivor`` is the group's only member and ready (its tables
-        recovered): input can be fully committed while it still restores partitions it
-        took over from a worker that left, and its state is checked next."""
+        """Wait until ``survivor`` is ready (its tables recovered) and holds every partition
+        of every table, as its table views say: input can be fully committed while it
+        still restores partitions it took over from a worker that left (or while a worker
+        killed in a stop still counts as a member), and its state is checked next."""
         client = Client(f"http://127.0.0.1:{survivor.worker.web_port}", timeout=5)
         deadline = time.monotonic() + timeout
-        members: int | str = "?"
-        ready = False
+        held = "?"
         while time.monotonic() < deadline:
             self.injector.tend()
             try:
-                members = self.cluster.group_members(self.app.id)
+                tables = client.tables() if client.ready() else []
             except Exception as exc:
-                members = type(exc).__name__
-            ready = client.ready()
-            if members == 1 and ready:
-                return
+                tables, held = [], type(exc).__name__
+            if tables:
+                owners = [table["workers"] for table in tables]
+                held = str([sorted(len(parts) for parts in o.values()) for o in owners])
+                if all(
+                    len(o) == 1 and len(next(iter(o.values()))) == table["partitions"]
+                    for o, table in zip(owners, tables, strict=True)
+                ):
+                    return
             time.sleep(1)
         self.report.warnings.append(
-            f"{survivor.describe()} was not the group's only ready member within {timeout:.0f}s "
-            f"(members: {members}, ready: {ready})"
+            f"{survivor.describe()} did not hold every table partition, ready, within "
+            f"{timeout:.0f}s (partitions held per worker: {held})"
         )
 
     def _source_topics(self) -> set[str]:
