@@ -61,7 +61,7 @@ from streamflow.dsl.topology import (
 from streamflow.runtime.agents import compile_agent
 from streamflow.runtime.batch import DELETED, BatchContext, Push, Record, TableBatch, detached
 from streamflow.runtime.processor_api import compile_processor
-from streamflow.runtime.windowing import windowed_aggregate
+from streamflow.runtime.windowing import sweep_timed_store, windowed_aggregate
 
 __all__ = ["Push", "SinkEncodeError", "compile_node", "compile_sources"]
 
@@ -628,7 +628,7 @@ def _stream_join(node: StreamJoinNode, forward: Push) -> tuple[Push, Push]:
             ctx.scratch[(node.name, "now")] = now
             sweep_key = (partition, this_is_left)
             if now >= next_sweep.setdefault(sweep_key, now + sweep_every):
-                _sweep_join_store(this, pending[this_side], now - expire_after)
+                sweep_timed_store(this, pending[this_side], now - expire_after)
                 ctx.after_write.append(lambda: next_sweep.__setitem__(sweep_key, now + sweep_every))
             ctx.after_write.append(lambda: stream_time.__setitem__(partition, now))
             if out:
@@ -685,17 +685,6 @@ def _expired_unmatched(
             out.append((key, result, timestamp, src))
         unmatched.updated[(timestamp, side, key)] = DELETED
     return out
-
-
-def _sweep_join_store(store: TableBatch, pending: dict, before: int) -> None:
-    """Delete the window-store records of a partition timed before ``before``."""
-    for raw in store.stored_keys():
-        if int.from_bytes(raw[-8:], "big") - (1 << 63) < before:
-            store.updated[store.decode_key(raw)] = DELETED
-    for key, times in pending.items():
-        for timestamp in [t for t in times if t < before]:
-            store.updated[(key, timestamp)] = DELETED
-            del times[timestamp]
 
 
 def _global_table_join(node: GlobalTableJoinNode, forward: Push) -> Push:

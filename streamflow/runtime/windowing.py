@@ -46,7 +46,7 @@ from streamflow.runtime.batch import (
     detached,
 )
 
-__all__ = ["LateRecord", "windowed_aggregate"]
+__all__ = ["LateRecord", "sweep_timed_store", "windowed_aggregate"]
 
 #: The closing store's key of the partition's stream time (sorts before every close time).
 STREAM_TIME_KEY = b"\x00"
@@ -318,13 +318,7 @@ class _Buffer:
 
     def sweep(self, before: int) -> None:
         """Forget the records timed before ``before``: no open window can hold them."""
-        for raw in self.state.stored_keys():
-            if int.from_bytes(raw[-8:], "big") - (1 << 63) < before:
-                self.state.updated[self.state.decode_key(raw)] = DELETED
-        for key, times in self.pending.items():
-            for ts in [t for t in times if t < before]:
-                self.state.updated[(key, ts)] = DELETED
-                del times[ts]
+        sweep_timed_store(self.state, self.pending, before)
 
 
 class _SessionPlacer(_Placer):
@@ -453,6 +447,27 @@ class _Closing:
 
 #: The smallest close-time entry of a closing store (the stream time sorts before it).
 _FIRST_CLOSE = b"\x01"
+
+
+def sweep_timed_store(store: TableBatch, pending: dict, before: int) -> None:
+    """Delete the records timed before ``before`` from a store keyed ``(key, time)`` (a
+    stream-stream join's window store, a sliding window's record buffer); ``pending``:
+    ``key -> time -> values`` the batch wrote, pruned likewise.
+
+    >>> from streamflow.runtime.batch import TableBatch
+    >>> store = TableBatch(cache={}, read=lambda key: MISSING)
+    >>> pending = {"k": {5: ["a"], 9: ["b"]}}
+    >>> sweep_timed_store(store, pending, before=8)
+    >>> pending, store.updated
+    ({'k': {9: ['b']}}, {('k', 5): <deleted>})
+    """
+    for raw in store.stored_keys():
+        if int.from_bytes(raw[-8:], "big") - (1 << 63) < before:
+            store.updated[store.decode_key(raw)] = DELETED
+    for key, times in pending.items():
+        for ts in [t for t in times if t < before]:
+            store.updated[(key, ts)] = DELETED
+            del times[ts]
 
 
 def _latest_window_start(state: TableBatch) -> int:
